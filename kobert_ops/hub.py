@@ -1,0 +1,54 @@
+"""Resolve a model or tokenizer reference: a local directory, or a Hugging Face hub id.
+
+Real KoBERT weights live on the hub (`skt/kobert-base-v1`). Machines without internet must get them some
+other way, so a failed download says exactly how instead of surfacing a stack of connection errors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A hub id could not be downloaded (offline, unknown id, or no access)."""
+
+
+def looks_like_hub_id(reference: str) -> bool:
+    """True for `owner/name` strings that are not an existing local path."""
+    if os.path.exists(reference):
+        return False
+    parts = reference.split("/")
+    return len(parts) == 2 and all(parts) and not reference.startswith((".", "~"))
+
+
+def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
+    """Return a local directory for `reference`, downloading a hub id through the Hugging Face cache.
+
+    Raises:
+        FileNotFoundError: `reference` is neither an existing directory nor a hub id.
+        ModelNotAvailableError: the hub download failed; the message says how to get the files offline.
+    """
+    reference = str(reference)
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return path
+    if not looks_like_hub_id(reference):
+        raise FileNotFoundError(f"model/tokenizer path not found: {reference}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=reference, allow_patterns=allow_patterns))
+    except Exception as error:  # the hub raises many kinds: offline, DNS, 401, 404
+        raise ModelNotAvailableError(offline_help(reference, error)) from error
+
+
+def offline_help(reference: str, error: BaseException) -> str:
+    """The message a user sees when a hub id cannot be fetched."""
+    return (
+        f"could not download '{reference}' from the Hugging Face hub ({type(error).__name__}: {error}).\n"
+        "This machine looks offline or cannot reach the hub. On a machine with internet run\n"
+        f"    hf download {reference} --local-dir ./{reference.split('/')[-1]}\n"
+        "copy that directory here, and pass its path instead of the hub id "
+        "(or put it in the hub cache and set HF_HUB_OFFLINE=1)."
+    )

@@ -1,0 +1,55 @@
+"""The `kobert` command: one entry point, one subcommand per pipeline.
+
+    kobert --help
+    kobert init-model --preset tiny --output models/tiny
+
+Subcommand modules are imported to build their options (they keep heavy imports inside `run`), so
+`kobert --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name -> module with HELP, add_arguments(parser) and run(args) -> exit code
+COMMANDS: dict[str, str] = {
+    "init-model": "pipelines.init_model",
+}
+
+
+class UserError(Exception):
+    """A mistake the user can fix (missing path or column, bad option); printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kobert",
+        description="Fine-tune KoBERT with Ray Train and bulk-label Parquet corpora with Ray Data.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (UserError, FileNotFoundError, ValueError) as error:
+        print(f"kobert {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
