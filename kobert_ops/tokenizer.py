@@ -222,19 +222,20 @@ class KoBERTTokenizer:
         return self.legacy if legacy is None else legacy
 
     def _piece_ids(self, text: str, legacy: bool) -> np.ndarray:
-        return self._batch_piece_ids([text], legacy, num_threads=1)[0]
+        # A plain string, not a list of one: sentencepiece's list path starts worker threads per call.
+        sp_ids = self._sp.encode(text if legacy else preprocess(text), out_type=int)
+        return self._to_kobert_ids(sp_ids, legacy)
 
     def _batch_piece_ids(self, texts: list[str], legacy: bool, num_threads: int) -> list[np.ndarray]:
         if not legacy:
             texts = [preprocess(text) for text in texts]
         sp_ids = self._sp.encode(texts, out_type=int, num_threads=num_threads)
-        result = []
-        for text, ids in zip(texts, sp_ids):
-            if not legacy and not self._digit_comma_ids.isdisjoint(ids):
-                result.append(self._resplit_digit_commas(ids))
-            else:
-                result.append(self._sp_to_kobert[np.asarray(ids, dtype=np.int64)])
-        return result
+        return [self._to_kobert_ids(ids, legacy) for ids in sp_ids]
+
+    def _to_kobert_ids(self, sp_ids: list[int], legacy: bool) -> np.ndarray:
+        if not legacy and not self._digit_comma_ids.isdisjoint(sp_ids):
+            return self._resplit_digit_commas(sp_ids)
+        return self._sp_to_kobert[np.asarray(sp_ids, dtype=np.int64)]
 
     def _resplit_digit_commas(self, sp_ids: list[int]) -> np.ndarray:
         """XLNet's rule: `▁1,` → `▁1` `,`; the digits re-encoded alone, without a marker they did not have."""

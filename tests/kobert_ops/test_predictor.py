@@ -1,0 +1,63 @@
+"""The predictor must give each text the label its own forward pass gives, whatever batch it lands in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kobert_ops.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def texts(real_reviews):
+    return [t for t in real_reviews[:200] if t] + ["재밌다 " * 200]
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir):
+    return Predictor(tiny_model_dir, device="cpu", precision="fp32", batch_size=16, max_length=64)
+
+
+def test_batched_probabilities_equal_single_text_forward(predictor, texts):
+    result = predictor.predict(texts)
+    assert len(result) == len(texts)
+    for row in range(0, len(texts), 37):
+        ids = predictor.tokenizer.encode(texts[row])
+        if len(ids) > 64:  # truncation keeps [SEP]
+            ids = ids[:63] + [predictor.tokenizer.sep_token_id]
+        ids = torch.tensor([ids])
+        with torch.inference_mode():
+            alone = torch.softmax(predictor.model(input_ids=ids).logits, dim=-1)[0].numpy()
+        np.testing.assert_allclose(result.probabilities[row], alone, atol=1e-5)
+
+
+def test_sorting_by_length_keeps_input_order(predictor, texts):
+    sorted_run = predictor.predict(texts)
+    predictor.sort_by_length = False
+    try:
+        input_order = predictor.predict(texts)
+    finally:
+        predictor.sort_by_length = True
+    np.testing.assert_allclose(sorted_run.probabilities, input_order.probabilities, atol=1e-5)
+
+
+def test_outputs_are_consistent(predictor, texts):
+    result = predictor.predict(texts)
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (result.label == result.probabilities.argmax(axis=1)).all()
+    assert result.label_name == [predictor.labels[i] for i in result.label]
+    np.testing.assert_allclose(result.score, result.probabilities.max(axis=1))
+
+
+def test_bf16_stays_close_to_fp32(tiny_model_dir, texts, predictor):
+    bf16 = Predictor(tiny_model_dir, device="cpu", precision="bf16", batch_size=16, max_length=64)
+    difference = np.abs(bf16.predict(texts).probabilities - predictor.predict(texts).probabilities)
+    assert difference.max() < 0.02
+
+
+def test_unavailable_cuda_is_a_clear_error(tiny_model_dir):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: nothing to refuse")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        Predictor(tiny_model_dir, device="cuda")
