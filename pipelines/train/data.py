@@ -1,0 +1,84 @@
+"""Training data: Ray Data datasets on the driver, length-bucketed batches from a shard on each worker.
+
+Tokenization happens on the workers, per pool of rows, not in a Ray Data `map_batches` stage: KoBERT's
+SentencePiece encoder is fast (far from the bottleneck of a training step), and keeping Ray Data to
+read + split means it needs no CPUs beyond those the training workers hold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def read_dataset(uri: str, columns: list[str]):
+    """A Ray Data dataset of `uri` (Parquet) with only `columns`; fails naming a missing column."""
+    import ray.data
+
+    dataset = ray.data.read_parquet(uri)
+    names = dataset.schema().names
+    missing = [column for column in columns if column not in names]
+    if missing:
+        raise ValueError(f"{uri} has no column(s) {missing}; it has {names} (see --text-column/--label-column)")
+    return dataset.select_columns(columns)
+
+
+def labels_beside(uri: str) -> list[str] | None:
+    """Label names from a `labels.json` next to a local data file or in a local data directory."""
+    path = Path(uri)
+    for candidate in (path / "labels.json", path.parent / "labels.json"):
+        if "://" not in uri and candidate.is_file():
+            content = json.loads(candidate.read_text(encoding="utf-8"))
+            return list(content["labels"] if isinstance(content, dict) else content)
+    return None
+
+
+def labels_from_data(dataset, label_column: str) -> list[str]:
+    """Label names from the data: `label_name` per id when the data has it, else the ids themselves."""
+    has_names = "label_name" in dataset.schema().names
+    keys = [label_column, "label_name"] if has_names else [label_column]
+    rows = dataset.select_columns(keys).groupby(keys).count().take_all()
+    names: dict[int, str] = {}
+    for row in rows:
+        label_id = int(row[label_column])
+        name = str(row["label_name"]) if has_names else str(label_id)
+        if names.setdefault(label_id, name) != name:
+            raise ValueError(f"label id {label_id} has two names in the data: {names[label_id]!r} and {name!r}")
+    ids = sorted(names)
+    if ids != list(range(len(ids))):
+        raise ValueError(f"label ids must be 0..K-1, the data has {ids}")
+    return [names[i] for i in ids]
+
+
+def worker_batches(
+    shard,
+    tokenizer,
+    text_column: str,
+    label_column: str,
+    batch_size: int,
+    max_length: int,
+    bucket_batches: int,
+    seed: int | None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Padded batches from one worker's shard: pools of `bucket_batches × batch_size` rows, bucketed.
+
+    `seed` shuffles rows locally and the order of batches (training); None gives a deterministic,
+    length-sorted pass (evaluation).
+    """
+    from kobert_ops.batching import bucketed_batches
+
+    pool_rows = batch_size * bucket_batches
+    shuffle = {} if seed is None else {"local_shuffle_buffer_size": pool_rows * 2, "local_shuffle_seed": seed}
+    pools = shard.iter_batches(batch_size=pool_rows, batch_format="numpy", **shuffle)
+    rng = None if seed is None else np.random.default_rng(seed)
+
+    def encode(texts):
+        return tokenizer.batch_encode(texts, max_length=max_length, padding="longest", num_threads=1)
+
+    return bucketed_batches(pools, encode, batch_size, text_column, label_column, rng)
