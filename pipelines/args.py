@@ -28,7 +28,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, config_class: type,
         if not field.init or "help" not in field.metadata:
             continue
         kind = hints[field.name]
-        options: dict[str, Any] = {"dest": field.name, "help": field.metadata["help"]}
+        # argparse %-formats help strings: a literal "15%" must reach it as "15%%"
+        options: dict[str, Any] = {"dest": field.name, "help": field.metadata["help"].replace("%", "%%")}
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if required:
             options["required"] = True

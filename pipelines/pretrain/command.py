@@ -1,0 +1,142 @@
+"""`kobert pretrain`: masked-language-model pretraining of a KoBERT-architecture encoder with Ray Train.
+
+    kobert pretrain --model small --data ../shared/data/nsmc/reviews.parquet --num-workers 1 --epochs 2 \\
+        --exclude data/nsmc/test.parquet --output runs/nsmc-mlm
+    kobert train --model runs/nsmc-mlm --train data/nsmc/train.parquet --eval data/nsmc/eval.parquet ...
+
+Real KoBERT weights are not reachable everywhere, and adapting an encoder to a team's own reviews pays
+anyway: OUTPUT is a `BertForMaskedLM` directory (with the tokenizer) that `kobert train --model` takes,
+adding a fresh classification head. Runs on `RAY_ADDRESS` when set, else on a local Ray; DDP, checkpoints,
+`--resume` and fault recovery work as in `kobert train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from pipelines.args import add_dataclass_arguments, dataclass_from_args
+from pipelines.pretrain.config import SCRATCH_LEARNING_RATE, PretrainDataConfig, PretrainJob, PretrainModelConfig
+from pipelines.train.config import FINE_TUNE_LEARNING_RATE, ClusterConfig, TrainingConfig
+
+HELP = "masked-language-model pretraining of a KoBERT encoder on unlabeled text (Ray Train)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(parser, PretrainModelConfig, "model")
+    add_dataclass_arguments(parser, PretrainDataConfig, "data")
+    add_dataclass_arguments(parser, TrainingConfig, "training")
+    add_dataclass_arguments(parser, ClusterConfig, "cluster")
+    parser.set_defaults(metric="eval_mlm_loss")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.train.command import TrainingFailed
+
+    job = PretrainJob(
+        model=dataclass_from_args(PretrainModelConfig, args),
+        data=dataclass_from_args(PretrainDataConfig, args),
+        training=dataclass_from_args(TrainingConfig, args),
+        cluster=dataclass_from_args(ClusterConfig, args),
+    )
+    try:
+        summary = pretrain(job)
+    except TrainingFailed as error:
+        print(f"kobert pretrain: error: {error}", file=sys.stderr)
+        return 1
+    best = summary["best"]
+    print(json.dumps({"output": summary["output"], "best_epoch": best["epoch"],
+                      "eval_mlm_loss": best["eval_mlm_loss"], "eval_mlm_accuracy": best["eval_mlm_accuracy"],
+                      "train_samples_per_s": best["train_samples_per_s"]}))
+    return 0
+
+
+def resolve_job(job: PretrainJob) -> None:
+    from kobert_ops.model import PRESETS
+    from pipelines.train import command as train_command
+
+    cluster = job.cluster
+    cluster.output = train_command._local(cluster.output)
+    cluster.storage_path = train_command._local(cluster.storage_path or str(Path(cluster.output) / "checkpoints"))
+    job.data.data = train_command._local(job.data.data)
+    if job.data.exclude:
+        job.data.exclude = train_command._local(job.data.exclude)
+    if Path(job.model.model).exists():
+        job.model.model = train_command._local(job.model.model)
+    if job.training.learning_rate is None:
+        job.training.learning_rate = SCRATCH_LEARNING_RATE if job.model.model in PRESETS else FINE_TUNE_LEARNING_RATE
+    job.training.metric = "eval_mlm_loss"
+    fault = os.environ.get(train_command.FAULT_ENV)
+    job.fault_after_epoch = int(fault) if fault else None
+
+
+def excluded_texts(job: PretrainJob) -> frozenset[str]:
+    if not job.data.exclude:
+        return frozenset()
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(job.data.exclude, columns=[job.data.text_column])
+    return frozenset(text for text in table[job.data.text_column].to_pylist() if text)
+
+
+def build_trainer(job: PretrainJob, datasets: dict):
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from pipelines.pretrain.loop import METRIC, pretrain_loop_per_worker
+    from pipelines.train.command import worker_env_vars
+
+    cluster = job.cluster
+    use_gpu = cluster.use_gpu if cluster.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    if not cluster.cpus_per_worker:
+        on_cluster = bool(os.environ.get("RAY_ADDRESS")) or use_gpu
+        cluster.cpus_per_worker = 1 if on_cluster else max(1, (os.cpu_count() or 1) // cluster.num_workers)
+    return TorchTrainer(
+        pretrain_loop_per_worker,
+        train_loop_config=job.to_dict(),
+        scaling_config=ScalingConfig(num_workers=cluster.num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cluster.cpus_per_worker}),
+        run_config=RunConfig(
+            name=cluster.run_name,
+            storage_path=cluster.storage_path,
+            checkpoint_config=CheckpointConfig(num_to_keep=cluster.keep_checkpoints,
+                                               checkpoint_score_attribute=METRIC, checkpoint_score_order="min"),
+            failure_config=FailureConfig(max_failures=cluster.max_failures),
+            worker_runtime_env={"env_vars": worker_env_vars(use_gpu)},
+        ),
+        datasets=datasets,
+    )
+
+
+def pretrain(job: PretrainJob) -> dict:
+    """Run MLM pretraining; export the checkpoint with the lowest eval MLM loss into OUTPUT."""
+    import ray
+
+    from pipelines.pretrain.data import read_texts, split
+    from pipelines.pretrain.report import finish
+    from pipelines.train.command import TrainingFailed, connect_ray, prepare_run_dir, resolve_tokenizer
+
+    resolve_job(job)
+    prepare_run_dir(job.cluster)
+    started_ray = connect_ray(job.cluster)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        texts = read_texts(job.data.data, job.data.text_column, job.data.limit)
+        train_set, eval_set = split(texts, job.data.text_column, job.data.eval_per_mille, excluded_texts(job))
+        datasets = {"train": train_set.materialize(), "eval": eval_set.materialize()}
+        job.train_rows = datasets["train"].count()
+        job.tokenizer_dir = resolve_tokenizer(job.model)
+        try:
+            result = build_trainer(job, datasets).fit()
+        except Exception as error:
+            reason = (str(error).strip().splitlines() or [""])[0][:300]
+            raise TrainingFailed(f"pretraining failed ({type(error).__name__}: {reason}); rerun the same command "
+                                 f"with --resume to continue from the latest checkpoint") from error
+        return finish(result, job, eval_rows=datasets["eval"].count())
+    finally:
+        if started_ray:
+            ray.shutdown()

@@ -1,0 +1,68 @@
+"""Pretraining data: texts filtered and split on the driver (streaming), masked batches on each worker."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Iterator
+
+import numpy as np
+
+
+def in_eval(text: str, per_mille: int) -> bool:
+    """Deterministic, duplicate-stable hold-out: a text is eval iff crc32(text) % 1000 < per_mille."""
+    return zlib.crc32(text.encode("utf-8")) % 1000 < per_mille
+
+
+def read_texts(uri: str, column: str, limit: int | None = None):
+    """A Ray Data dataset of `column` only, without null or blank texts; fails naming a missing column."""
+    import ray.data
+
+    dataset = ray.data.read_parquet(uri)
+    names = dataset.schema().names
+    if column not in names:
+        raise ValueError(f"{uri} has no column {column!r}; it has {names} (see --text-column)")
+    dataset = dataset.select_columns([column])
+    if limit:
+        dataset = dataset.limit(limit)
+    return dataset.filter(lambda row: row[column] is not None and row[column].strip() != "")
+
+
+def split(dataset, column: str, per_mille: int, excluded: frozenset[str] = frozenset()):
+    """(train, eval) datasets: excluded texts dropped from both, the hash hold-out in eval."""
+
+    def keep(row, want_eval: bool) -> bool:
+        text = row[column]
+        return text not in excluded and in_eval(text, per_mille) == want_eval
+
+    return dataset.filter(lambda row: keep(row, False)), dataset.filter(lambda row: keep(row, True))
+
+
+def masked_batches(shard, tokenizer, column: str, batch_size: int, max_length: int, bucket_batches: int,
+                   mask_probability: float, seed: int | None) -> Iterator[dict[str, np.ndarray]]:
+    """Length-bucketed, MLM-corrupted batches (`input_ids`, `attention_mask`, `labels` with -100).
+
+    `seed` None gives a deterministic pass (evaluation: same masks every epoch, so losses compare).
+    """
+    import torch
+
+    from kobert_ops.batching import bucket_batches as bucket, pad_batch
+    from kobert_ops.masking import mask_tokens
+    from kobert_ops.tokenizer import SPECIAL_TOKENS
+
+    special_ids = [tokenizer.token_to_idx[token] for token in SPECIAL_TOKENS]
+    pool_rows = batch_size * bucket_batches
+    shuffle = {} if seed is None else {"local_shuffle_buffer_size": pool_rows * 2, "local_shuffle_seed": seed}
+    rng = None if seed is None else np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(1234 if seed is None else seed)
+    for pool in shard.iter_batches(batch_size=pool_rows, batch_format="numpy", **shuffle):
+        texts = [str(text) for text in pool[column]]
+        if not texts:
+            continue
+        encoded = tokenizer.batch_encode(texts, max_length=max_length, num_threads=1)
+        for rows in bucket(encoded["valid_length"], batch_size, rng):
+            batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows])
+            corrupted, labels = mask_tokens(torch.from_numpy(batch["input_ids"]), special_ids,
+                                            tokenizer.mask_token_id, tokenizer.vocab_size,
+                                            probability=mask_probability, generator=generator)
+            yield {"input_ids": corrupted.numpy(), "attention_mask": batch["attention_mask"],
+                   "labels": labels.numpy()}

@@ -1,0 +1,130 @@
+"""The per-worker MLM loop: the classification loop's machinery (`run_epoch`, rank-safe stepping,
+fingerprints, checkpoints) with `BertForMaskedLM` and an eval of masked-token loss and accuracy."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from contextlib import nullcontext
+
+import numpy as np
+
+from pipelines.pretrain.config import PretrainJob
+from pipelines.pretrain.data import masked_batches
+from pipelines.train import checkpoint as checkpoints
+from pipelines.train.loop import (all_reduce_sum, gather_fingerprints, loss_curve, maybe_inject_fault, run_epoch,
+                                  to_device)
+
+log = logging.getLogger(__name__)
+METRIC = "eval_mlm_loss"
+
+
+def build_mlm_model(job: PretrainJob):
+    """A preset with fresh weights (same seed on every rank), or an existing encoder with an MLM head."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from kobert_ops import hub
+    from kobert_ops.model import PRESETS, bert_config
+
+    if job.model.model in PRESETS:
+        torch.manual_seed(job.training.seed)
+        return BertForMaskedLM(bert_config(job.model.model))
+    return BertForMaskedLM.from_pretrained(hub.resolve(job.model.model))
+
+
+def evaluate_mlm(model, batches, autocast, device, world_size: int) -> dict:
+    """Global masked-token cross-entropy and accuracy over every rank's eval shard."""
+    import torch
+
+    model.eval()
+    totals = np.zeros(3, dtype=np.float64)  # loss sum, correct, masked tokens
+    with torch.inference_mode(), autocast:
+        for batch in batches:
+            tensors = to_device(batch, device)
+            logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits
+            chosen = tensors["labels"] != -100
+            logits, labels = logits[chosen].float(), tensors["labels"][chosen]
+            totals += [float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum")),
+                       float((logits.argmax(-1) == labels).sum()), float(chosen.sum())]
+    loss_sum, correct, count = all_reduce_sum(totals, world_size)
+    return {"eval_mlm_loss": float(loss_sum / max(count, 1)), "eval_mlm_accuracy": float(correct / max(count, 1)),
+            "eval_masked_tokens": int(count)}
+
+
+def pretrain_loop_per_worker(config: dict) -> None:
+    """Ray Train entry point; `config` is `PretrainJob.to_dict()`."""
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from kobert_ops.optim import build_optimizer, build_scheduler
+    from kobert_ops.predictor import resolve_precision
+    from kobert_ops.tokenizer import KoBERTTokenizer
+
+    job = PretrainJob.from_dict(config)
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    if job.cluster.cpus_per_worker:
+        torch.set_num_threads(job.cluster.cpus_per_worker)
+    device = ray.train.torch.get_device()
+    precision = resolve_precision(job.training.precision, str(device))
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    tokenizer = KoBERTTokenizer.from_pretrained(job.tokenizer_dir)
+
+    model = build_mlm_model(job)
+    resume_from = ray.train.get_checkpoint()
+    if resume_from is not None:
+        with resume_from.as_directory() as directory:
+            checkpoints.load_weights(directory, model)
+    torch.manual_seed(job.training.seed + rank)
+    model = ray.train.torch.prepare_model(model)
+    module = model.module if hasattr(model, "module") else model
+
+    training, data = job.training, job.data
+    steps_per_epoch = -(-job.train_rows // (training.batch_size * world_size))
+    if training.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, training.max_steps_per_epoch)
+    optimizer = build_optimizer(model, training.learning_rate, training.weight_decay)
+    scheduler = build_scheduler(optimizer, steps_per_epoch * training.epochs, training.warmup_ratio, training.schedule)
+    start_epoch, global_step, history = 0, 0, []
+    if resume_from is not None:
+        with resume_from.as_directory() as directory:
+            start_epoch, global_step, history = checkpoints.load_state(directory, optimizer, scheduler)
+
+    def batches(name: str, seed: int | None):
+        return masked_batches(ray.train.get_dataset_shard(name), tokenizer, data.text_column, training.batch_size,
+                              data.max_length, data.bucket_batches, data.mask_probability, seed)
+
+    for epoch in range(start_epoch + 1, training.epochs + 1):
+        started = time.perf_counter()
+        trained = run_epoch(model, batches("train", training.seed * 1000 + epoch * 10 + rank), optimizer, scheduler,
+                            training.max_grad_norm, autocast, device, world_size, training.max_steps_per_epoch)
+        train_seconds = time.perf_counter() - started
+        curve = loss_curve(trained["step_losses"], global_step)
+        global_step += trained["steps"]
+        entry = {
+            "epoch": epoch,
+            "global_step": global_step,
+            "train_loss": trained["train_loss"],
+            "train_samples": trained["train_samples"],
+            "train_samples_per_s": trained["train_samples"] / max(train_seconds, 1e-9),
+            **evaluate_mlm(module, batches("eval", None), autocast, device, world_size),
+            "learning_rate": float(scheduler.get_last_lr()[0]),
+            "epoch_seconds": time.perf_counter() - started,
+            "world_size": world_size,
+            "precision": precision,
+            "resumed_from_epoch": start_epoch,
+            "fingerprints": gather_fingerprints(module, world_size),
+        }
+        history.append({**entry, "train_loss_curve": curve})
+        if rank == 0:
+            log.info("epoch %d: %s", epoch, {k: v for k, v in entry.items() if k != "fingerprints"})
+            with tempfile.TemporaryDirectory() as directory:
+                checkpoints.save(directory, module, tokenizer, optimizer, scheduler, epoch, global_step, history,
+                                 extra={"model": job.model.model, "objective": "mlm"})
+                ray.train.report(entry, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        else:
+            ray.train.report(entry, checkpoint=None)
+        maybe_inject_fault(job, epoch, start_epoch, rank, world_size)
