@@ -17,6 +17,13 @@ import sys
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, str] = {
     "init-model": "pipelines.init_model",
+    "label": "pipelines.label.command",
+    "demo": "pipelines.demo",
+    "prepare": "pipelines.prepare",
+    "train": "pipelines.train.command",
+    "pretrain": "pipelines.pretrain.command",
+    "evaluate": "pipelines.evaluate",
+    "submit": "cluster.submit",
 }
 
 

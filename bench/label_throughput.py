@@ -1,0 +1,286 @@
+"""Labeling throughput: `kobert label` end to end against a plain-transformers baseline, and at scale.
+
+    python bench/label_throughput.py --parts compare              # criterion: base preset, 3,000 reviews
+    python bench/label_throughput.py --parts scale --presets tiny,small --repeats 1,4
+    python bench/label_throughput.py                              # both (the scale part takes long)
+
+`compare` times two processes from start to exit on the same `base`-preset model and the same real
+reviews: the baseline (plain `transformers`: batches of 64 in input order, padded to the longest, fp32,
+`inference_mode`) and `kobert label` (its default settings; exit comes after `_SUCCESS` is written).
+`scale` runs `kobert label` over all NSMC reviews (repeats=1) and the corpus repeated (repeats=4: 2.6M rows,
+symlinks, no copy), recording rows/s and the peak resident memory of the whole process tree (driver, Ray
+services and workers; summed RSS, so shared object-store pages may count more than once).
+Figures go to bench/results/label_throughput.json and .md (merged with earlier parts' results).
+Models and inputs are built under bench/out/ (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "results"
+KOBERT = str(Path(sys.executable).parent / "kobert")
+
+
+def prepare_model(preset: str) -> Path:
+    model = OUT / "models" / preset
+    if not (model / "config.json").exists():
+        subprocess.run([KOBERT, "init-model", "--preset", preset, "--output", str(model)], check=True)
+    return model
+
+
+def prepare_sample(rows: int) -> Path:
+    """The first `rows` NSMC reviews (all columns) as one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kobert_ops import paths
+
+    target = OUT / "input" / f"reviews-{rows}.parquet"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = paths.require(paths.nsmc_reviews(), "NSMC reviews", paths.NSMC_HELP)
+        pq.write_table(pa.Table.from_batches([next(pq.ParquetFile(source).iter_batches(batch_size=rows))]), target)
+    return target
+
+
+def prepare_repeated(repeats: int) -> Path:
+    """A folder of `repeats` symlinks to the NSMC file: the corpus repeated, without copying it."""
+    from kobert_ops import paths
+
+    folder = OUT / "input" / f"nsmc-x{repeats}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(repeats):
+        link = folder / f"part-{index}.parquet"
+        if not link.exists():
+            link.symlink_to(paths.require(paths.nsmc_reviews(), "NSMC reviews", paths.NSMC_HELP).resolve())
+    return folder
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """Summed (RSS, PSS) bytes of `root` and its descendants, from Linux /proc.
+
+    RSS counts a shared page (Ray's object store, mapped by every worker that reads a block) once per
+    process; PSS splits it among them, so the PSS sum is the memory the run really holds.
+    """
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(parent, []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    rss = pss = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(parents.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in handle if line.endswith("kB\n")}
+            rss, pss = rss + fields.get("Rss", 0), pss + fields.get("Pss", 0)
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss
+
+
+class PeakMemory:
+    """Polls the summed RSS of a process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 1.0) -> None:
+        self.pid, self.interval, self.peak, self.peak_pss, self._stop = pid, interval, 0, 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            rss, pss = _tree_memory(self.pid)
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
+            time.sleep(self.interval)
+
+    def stop(self) -> tuple[int, int]:
+        self._stop.set()
+        self._thread.join()
+        return self.peak, self.peak_pss
+
+
+def timed(command: list[str], env: dict | None = None) -> dict:
+    """Run a process; wall seconds from start to exit, peak tree memory, its stdout."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    memory = PeakMemory(process.pid)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    peak, peak_pss = memory.stop()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return {"wall_s": round(wall, 2), "peak_rss_gib": round(peak / 2**30, 2),
+            "peak_pss_gib": round(peak_pss / 2**30, 2), "stdout": stdout}
+
+
+def baseline_main(model: str, input_path: str) -> None:
+    """The plain-transformers baseline (run as its own process by `compare`)."""
+    started = time.perf_counter()
+    import numpy as np
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from kobert_ops.tokenizer import KoBERTTokenizer  # transformers 5 cannot tokenize KoBERT (see tokenizer.py)
+
+    tokenizer = KoBERTTokenizer.from_pretrained(model)
+    classifier = BertForSequenceClassification.from_pretrained(model).eval()
+    texts = [t for t in pq.read_table(input_path, columns=["text"])["text"].to_pylist() if t and t.strip()]
+    loaded = time.perf_counter()
+    labels = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 64):
+            encoded = tokenizer.batch_encode(texts[start : start + 64], max_length=128, padding="longest")
+            logits = classifier(input_ids=torch.from_numpy(encoded["input_ids"]),
+                                attention_mask=torch.from_numpy(encoded["attention_mask"])).logits
+            labels.append(logits.softmax(-1).argmax(-1).numpy())
+    done = time.perf_counter()
+    print(json.dumps({"rows": len(texts), "label_counts": np.bincount(np.concatenate(labels)).tolist(),
+                      "load_s": round(loaded - started, 2), "compute_s": round(done - loaded, 2),
+                      "compute_rows_per_s": round(len(texts) / (done - loaded), 1)}))
+
+
+def compare(rows: int, label_args: list[str]) -> dict:
+    """Baseline and `kobert label`, each a fresh process; ours runs before and after the baseline so that
+    load from other jobs on a shared machine shows as a spread instead of skewing the ratio one way."""
+    model, sample = prepare_model("base"), prepare_sample(rows)
+    output = OUT / "labels" / "compare"
+
+    def ours() -> dict:
+        command = [KOBERT, "label", "--model", str(model), "--input", str(sample), "--output", str(output),
+                   "--no-progress", *label_args] + (["--overwrite"] if (output / "_SUCCESS").exists() else [])
+        run = timed(command)
+        manifest = json.loads((output / "_SUCCESS").read_text())
+        return {**{k: v for k, v in run.items() if k != "stdout"}, "rows_per_s": round(rows / run["wall_s"], 1),
+                "engine": manifest["runs"][-1]["engine"], "timings": manifest["timings"],
+                "summary": run["stdout"].strip().splitlines()[0],
+                "command": " ".join(c for c in command[1:] if c != "--overwrite")}
+
+    before = ours()
+    baseline = timed([sys.executable, __file__, "baseline", str(model), str(sample)])
+    inner = json.loads(baseline.pop("stdout").strip().splitlines()[-1])
+    after = ours()
+    best = min(before, after, key=lambda run: run["wall_s"])
+    worst = max(before, after, key=lambda run: run["wall_s"])
+    return {
+        "model": "base preset (random weights, 92M parameters)", "rows": rows,
+        "baseline": {**baseline, "rows_per_s": round(rows / baseline["wall_s"], 1), **inner},
+        "kobert_label": {**best, "runs_wall_s": [before["wall_s"], after["wall_s"]]},
+        "speedup_end_to_end": round(baseline["wall_s"] / best["wall_s"], 2),
+        "speedup_end_to_end_slower_run": round(baseline["wall_s"] / worst["wall_s"], 2),
+    }
+
+
+def scale(presets: list[str], repeats: list[int], label_args: list[str]) -> list[dict]:
+    results = []
+    for preset in presets:
+        model = prepare_model(preset)
+        for repeat in repeats:
+            folder = prepare_repeated(repeat)
+            output = OUT / "labels" / f"scale-{preset}-x{repeat}"
+            command = [KOBERT, "label", "--model", str(model), "--input", str(folder), "--output", str(output),
+                       "--no-progress", *label_args]
+            if (output / "_SUCCESS").exists():
+                command.append("--overwrite")
+            print(f"scale: {preset} x{repeat} ...", file=sys.stderr, flush=True)
+            run = timed(command)
+            manifest = json.loads((output / "_SUCCESS").read_text())
+            rows = manifest["rows"]["read"]
+            results.append({"preset": preset, "repeats": repeat, "rows": rows,
+                            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            "load_average_at_end": os.getloadavg()[0], **{k: run[k] for k in run if k != "stdout"},
+                            "rows_per_s": round(rows / run["wall_s"], 1), "engine": manifest["runs"][-1]["engine"],
+                            "command": " ".join(command[1:]), "labeled": manifest["rows"]["labeled"],
+                            "rejected": manifest["rows"]["rejected"]})
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(), "processor": platform.processor()}
+
+
+def write_results(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "label_throughput.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    if "scale" in results and "scale" in merged:  # keep other presets/repeats measured by earlier invocations
+        fresh = {(r["preset"], r["repeats"]) for r in results["scale"]["runs"]}
+        kept = [r for r in merged["scale"]["runs"] if (r["preset"], r["repeats"]) not in fresh]
+        results["scale"]["runs"] = sorted(kept + results["scale"]["runs"], key=lambda r: (r["preset"], r["repeats"]))
+    merged.update(results)
+    path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    lines = ["# Labeling throughput", "", f"Written by `bench/label_throughput.py`; raw figures in `{path.name}`.", ""]
+    if "compare" in merged:
+        c = merged["compare"]
+        lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews)", "",
+                  f"Measured {c['measured_at']} on {c['machine']['cpus']} CPUs, load average at start "
+                  f"{c['machine']['load_average_at_start'][0]:.1f}.", "",
+                  "| | wall s (process start → exit) | rows/s | peak RSS GiB | note |", "|---|---|---|---|---|",
+                  f"| baseline: in order, batch 64, fp32 | {c['baseline']['wall_s']} | {c['baseline']['rows_per_s']} | "
+                  f"{c['baseline']['peak_rss_gib']} | compute only: {c['baseline']['compute_rows_per_s']} rows/s |",
+                  f"| `kobert label` ({c['kobert_label']['engine']} engine) | {c['kobert_label']['wall_s']} | "
+                  f"{c['kobert_label']['rows_per_s']} | {c['kobert_label']['peak_rss_gib']} | until `_SUCCESS`; "
+                  f"runs before/after the baseline: {c['kobert_label'].get('runs_wall_s')} s |", "",
+                  f"**Speed-up end to end: {c['speedup_end_to_end']}×** ({c.get('speedup_end_to_end_slower_run')}× "
+                  f"with the slower of our two runs). Command: `{c['kobert_label']['command']}`", "",
+                  "Both processes load the same model; the baseline's labels come from fp32, ours from bf16, so "
+                  "rows whose two probabilities are within ~0.005 of each other may get the other label "
+                  "(random weights put many rows there; a trained model few).", ""]
+    if "scale" in merged:
+        s = merged["scale"]
+        lines += ["## At scale (`kobert label`, Ray engine)", "",
+                  f"Latest measured {s['measured_at']} on {s['machine']['cpus']} CPUs (each row: its own `measured_at`"
+                  " in the JSON). The machine was shared with other jobs; load average at each start is recorded.", "",
+                  "| preset | input | rows | wall s | rows/s | peak PSS GiB (tree) | peak RSS GiB (tree) |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['preset']} | NSMC ×{r['repeats']} | {r['rows']:,} | {r['wall_s']} | {r['rows_per_s']} | "
+                  f"{r.get('peak_pss_gib', 'not measured')} | {r['peak_rss_gib']} |" for r in s["runs"]]
+        lines += ["", "PSS splits shared pages (Ray's object store) among the processes mapping them: it is the "
+                  "memory the run holds. RSS counts such pages once per process.", ""]
+        lines.append("")
+    (RESULTS / "label_throughput.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "baseline":
+        return baseline_main(sys.argv[2], sys.argv[3])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="compare,scale", help="comma-separated: compare, scale")
+    parser.add_argument("--rows", type=int, default=3000, help="reviews for the comparison")
+    parser.add_argument("--presets", default="tiny,small", help="presets for the scale part")
+    parser.add_argument("--repeats", default="1,4", help="corpus repeats for the scale part (4 → 2.6M rows)")
+    parser.add_argument("--label-args", default="", help="extra `kobert label` options, space-separated")
+    args = parser.parse_args()
+    parts, label_args = args.parts.split(","), args.label_args.split()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if "compare" in parts:
+        write_results({"compare": {**compare(args.rows, label_args), "measured_at": now, "machine": machine()}})
+    if "scale" in parts:
+        runs = scale(args.presets.split(","), [int(r) for r in args.repeats.split(",")], label_args)
+        write_results({"scale": {"runs": runs, "measured_at": now, "machine": machine()}})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""`kobert label`: bulk-label a Parquet corpus with a KoBERT classifier (Ray Data, or in-process when small).
+
+    kobert label --model artifacts/nsmc/model --input ../shared/data/nsmc/reviews.parquet \\
+        --output artifacts/labels --text-column text --id-column review_id --pass-through movie_id,rating
+
+    RAY_ADDRESS=ray://head:10001 kobert label --model skt/kobert-base-v1 --input s3://bucket/reviews/ \\
+        --output s3://bucket/labels/ --actors 2,8 --device cuda --incremental   # e.g. from cron
+
+The output contract (schema, `_rejected/`, the `_SUCCESS` manifest, incremental runs) is in docs/labeling.md.
+Exit codes: 0 done (or nothing new with --incremental), 2 bad input or options, 1 the run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from pipelines.args import add_dataclass_arguments, dataclass_from_args
+from pipelines.label.config import LabelConfig
+
+HELP = "label Parquet rows with a classifier: streaming Ray Data pipeline with exactly-once output"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(parser, LabelConfig, "labeling")
+
+
+def run(args: argparse.Namespace) -> int:
+    return label(dataclass_from_args(LabelConfig, args))
+
+
+def label(config: LabelConfig) -> int:
+    """Run and print the summary; pipeline failures (not user errors) become a short message and exit 1."""
+    from pipelines.cli import UserError
+    from pipelines.label.pipeline import run_label
+    from pipelines.label.summary import summary_text
+
+    try:
+        result = run_label(config)
+    except (UserError, FileNotFoundError, ValueError) as error:  # the user can fix these: no traceback
+        print(f"kobert label: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # e.g. a corrupt data page behind a valid footer, a worker that died
+        print(f"kobert label: failed, nothing committed: {short_error(error)}", file=sys.stderr)
+        return 1
+    if result.run_id is None:
+        print(f"nothing new to label: every input file is in {config.output}/_SUCCESS")
+        return 0
+    print(summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id, model=config.model,
+                       model_version=result.model_version, files=result.files, seconds=result.seconds,
+                       engine=result.engine))
+    return 0
+
+
+def short_error(error: BaseException) -> str:
+    """One line for an error; a Ray task error carries a remote traceback: keep its exception line and the
+    file it names."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    message = raised[-1] if raised else f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    fragments = [line.split(" after ")[0] for line in lines if line.startswith("Failed to read")]
+    return f"{message} ({fragments[-1]})" if fragments else message

@@ -1,0 +1,98 @@
+"""`LabelConfig`: every knob of a labeling run, with its help text (the CLI is generated from it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+ENGINES = ["auto", "ray", "local"]
+
+
+@dataclass
+class LabelConfig:
+    """Labeling run: what to read, which model, where to write."""
+
+    model: str = field(metadata={"help": "model directory or Hugging Face hub id (labels come from its config.json)"})
+    input: list[str] = field(metadata={"help": "Parquet input: a file, folder, glob or comma-separated list; "
+                                               "local paths or any fsspec URI (s3://, gs://, ...)"})
+    output: str = field(metadata={"help": "output folder (local or fsspec URI); see docs/labeling.md"})
+    text_column: str = field(default="text", metadata={"help": "column holding the text to label"})
+    id_column: str = field(default="review_id", metadata={"help": "column identifying a row in the output"})
+    pass_through: list[str] = field(default_factory=list, metadata={
+        "help": "input columns copied unchanged into the output, comma-separated"})
+    partition_column: str | None = field(default=None, metadata={
+        "help": "input column whose values become Hive partition folders (col=value/) under the run folder"})
+    batch_size: int = field(default=4096, metadata={
+        "help": "rows handed to a model actor at once; they are sorted by length inside it"})
+    forward_batch_size: int = field(default=128, metadata={"help": "rows per forward pass of the model"})
+    max_length: int = field(default=128, metadata={
+        "help": "KoBERT ids per text, [CLS]/[SEP] included; longer texts are truncated and flagged"})
+    actors: str = field(default="1", metadata={
+        "help": "model actors: N, or MIN,MAX for an autoscaling pool (on GPU nodes each takes one GPU)"})
+    device: str = field(default="auto", metadata={"help": "where the model runs", "choices": ["auto", "cpu", "cuda"]})
+    precision: str = field(default="auto", metadata={
+        "help": "bf16: autocast (fp32 weights); bf16-full: bf16 weights and activations (faster; probabilities "
+                "within ~0.005 of fp32); auto: bf16-full where the hardware has bf16 units (AMX, CUDA), else fp32",
+        "choices": ["auto", "fp32", "bf16", "bf16-full"]})
+    threads_per_actor: int = field(default=0, metadata={"help": "torch CPU threads per model actor (0: cores / actors)"})
+    rows_per_file: int = field(default=100_000, metadata={"help": "rows per output Parquet file (at most)"})
+    incremental: bool = field(default=False, metadata={
+        "help": "label only input files not in OUTPUT's manifest and commit them as a new run partition"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a complete OUTPUT (default: refuse)"})
+    engine: str = field(default="auto", metadata={
+        "help": "ray: Ray Data pipeline; local: same stages in this process; auto: local for small inputs "
+                "when RAY_ADDRESS is unset, else ray", "choices": ENGINES})
+    local_max_rows: int = field(default=50_000, metadata={"help": "largest input that --engine auto labels in-process"})
+    model_version: str | None = field(default=None, metadata={
+        "help": "version string stored in every row (default: model folder name + hash of its weights)"})
+    progress: bool = field(default=True, metadata={"help": "print progress lines while running"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input, str):
+            self.input = [self.input]
+        if not self.input:
+            raise ValueError("--input names no file")
+        if self.id_column == self.text_column:
+            raise ValueError("--id-column and --text-column must differ")
+        for name, value in [("--batch-size", self.batch_size), ("--forward-batch-size", self.forward_batch_size),
+                            ("--rows-per-file", self.rows_per_file)]:
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 2 < self.max_length <= 512:
+            raise ValueError(f"--max-length must be in 3..512 (KoBERT has 512 positions), got {self.max_length}")
+        self.actor_range  # validates --actors
+        reserved = {"label", "label_name", "score", "probabilities", "truncated", "model_version", "labeled_at",
+                    "run_id", "reason"}
+        clashes = reserved.intersection(self.pass_through)
+        if clashes:
+            raise ValueError(f"--pass-through columns {sorted(clashes)} clash with output columns")
+        if self.incremental and self.overwrite:
+            raise ValueError("--incremental and --overwrite exclude each other")
+
+    @property
+    def actor_range(self) -> tuple[int, int]:
+        """(min, max) model actors from `--actors N` or `--actors MIN,MAX`."""
+        try:
+            numbers = [int(part) for part in str(self.actors).split(",")]
+        except ValueError:
+            raise ValueError(f"--actors must be N or MIN,MAX, got {self.actors!r}") from None
+        if len(numbers) not in (1, 2):
+            raise ValueError(f"--actors must be N or MIN,MAX, got {self.actors!r}")
+        low, high = numbers[0], numbers[-1]
+        if low < 1 or high < low:
+            raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {self.actors!r}")
+        return low, high
+
+    @property
+    def columns(self) -> list[str]:
+        """Input columns a run reads: id, text, pass-through and partition column, each once."""
+        wanted = [self.id_column, self.text_column, *self.pass_through]
+        if self.partition_column:
+            wanted.append(self.partition_column)
+        return list(dict.fromkeys(wanted))
+
+    def threads(self) -> int:
+        """torch threads per actor."""
+        if self.threads_per_actor > 0:
+            return self.threads_per_actor
+        return max(1, (os.cpu_count() or 1) // self.actor_range[1])

@@ -1,0 +1,257 @@
+"""A labeling run, top to bottom: list and check inputs → read → validate → tokenize → predict → write →
+commit. The stages are the same functions on either engine:
+
+- `ray`: a streaming Ray Data pipeline (CPU tasks for validate/tokenize/write, an actor pool for predict);
+  blocks flow through with backpressure, so memory stays bounded whatever the corpus size.
+- `local`: the stages called in this process on record batches of one file at a time; for small inputs
+  Ray's start-up (seconds) would cost more than the labeling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.label.config import LabelConfig
+from pipelines.label.manifest import Manifest
+from pipelines.label.output import OutputFolder
+from pipelines.label.predict import LabelPredictor
+from pipelines.label.read import list_input_files, read_local, read_ray
+from pipelines.label.summary import RunStats
+from pipelines.label.tokenize import tokenize
+from pipelines.label.validate import check_files, mark_rejected
+from pipelines.label.write import write_batch
+
+log = logging.getLogger(__name__)
+BLOCK_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class RunResult:
+    """What a run did (also what the summary prints)."""
+
+    run_id: str | None
+    stats: RunStats
+    files: int
+    seconds: float
+    engine: str
+    model_version: str
+    manifest: dict | None
+
+
+def model_info(model: str, model_version: str | None) -> dict:
+    """Model reference, version and labels, read from the checkpoint without loading the weights."""
+    from kobert_ops import hub
+
+    directory = hub.resolve(model, allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"])
+    config = json.loads((directory / "config.json").read_text())
+    labels = [config["id2label"][key] for key in sorted(config.get("id2label", {}), key=int)]
+    extra_path = directory / "kobert.json"
+    extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
+    return {"path": str(model), "directory": str(directory), "labels": labels, "preset": extra.get("preset"),
+            "trained": extra.get("trained"), "model_version": model_version}
+
+
+def default_version(directory: Path) -> str:
+    """`<folder name>-<first 12 hex of sha256 over config and weights>`: changes whenever the weights do."""
+    digest = hashlib.sha256((directory / "config.json").read_bytes())
+    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
+        with open(weights, "rb") as handle:
+            while chunk := handle.read(1 << 24):
+                digest.update(chunk)
+    return f"{directory.resolve().name}-{digest.hexdigest()[:12]}"
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_label(config: LabelConfig) -> RunResult:
+    """Label `config.input` into `config.output`; raises on any failure, leaving no `_SUCCESS` for this run."""
+    started = time.time()
+    warm_up(config)
+    stats = RunStats()
+    fs, files = list_input_files(config.input)
+    output = OutputFolder.of(config.output)
+    model = model_info(config.model, config.model_version)
+    version = None if model["model_version"] else in_background(default_version, Path(model["directory"]))
+    now = datetime.now(timezone.utc)
+    run_id = new_run_id(now)
+    output.acquire_lock(run_id)
+    try:
+        previous = output.prepare(config.incremental, config.overwrite)
+        columns = {"id": config.id_column, "text": config.text_column, "pass_through": config.pass_through,
+                   "partition": config.partition_column, "max_length": config.max_length}
+        if config.incremental and previous is not None:
+            if previous.columns != columns:
+                raise ValueError(f"--incremental needs the settings of the existing output {previous.columns}, "
+                                 f"got {columns}")
+            done = previous.labeled_keys()
+            files = [f for f in files if f.key not in done]
+            if not files:
+                return RunResult(None, stats, 0, time.time() - started, "none", previous.model["model_version"],
+                                 previous.to_json())
+        stats.expected_rows = check_files(fs, files, config.text_column, config.columns)
+        model["model_version"] = model["model_version"] or version.result()
+        checked = time.time()
+        engine = choose_engine(config, stats.expected_rows)
+        staging = output.staging_dir(run_id)
+        write_kwargs = dict(fs=output.fs, staging=staging, id_column=config.id_column,
+                            pass_through=config.pass_through, partition_column=config.partition_column,
+                            model_version=model["model_version"], labeled_at=now, rows_per_file=config.rows_per_file)
+        runner = label_with_ray if engine == "ray" else label_locally
+        runner(config, fs, files, model["directory"], write_kwargs, stats)
+        labeled = time.time()
+        if stats.rows != stats.expected_rows:
+            raise RuntimeError(f"row count check failed: read {stats.expected_rows:,} rows, wrote "
+                               f"{stats.rows:,} (labeled + rejected); nothing committed")
+        run = run_entry(run_id, now, engine, model["model_version"], files, stats,
+                        {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3)})
+        extend = config.incremental and previous is not None
+        manifest = Manifest(output=config.output, model={k: v for k, v in model.items() if k != "directory"},
+                            columns=columns, runs=(previous.runs if extend else []) + [run])
+        replace = previous.run_ids() if previous is not None and not extend else []
+        run["timings"]["total_s"] = round(time.time() - started, 3)
+        run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
+        output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest, replace_runs=replace)
+        return RunResult(run_id, stats, len(files), time.time() - started, engine, model["model_version"],
+                         manifest.to_json())
+    finally:
+        output.release_lock()
+
+
+def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files, stats: RunStats,
+              timings: dict) -> dict:
+    """The manifest's record of one run (see docs/labeling.md)."""
+    return {
+        "run_id": run_id, "partition": f"run_id={run_id}", "started_at": now.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(), "engine": engine, "model_version": model_version,
+        "input_files": [f.to_json() for f in files],
+        "rows": {"read": stats.expected_rows, "labeled": stats.labeled, "rejected": stats.rejected,
+                 "truncated": stats.truncated},
+        "label_counts": dict(stats.labels), "reject_reasons": dict(stats.reasons),
+        "files": {"labeled": len(stats.labeled_files), "rejected": len(stats.rejected_files)},
+        "timings": {**timings, "total_s": None, "since_process_start_s": None},
+    }
+
+
+def warm_up(config: LabelConfig) -> None:
+    """Import torch and transformers (seconds) in a thread while inputs are listed and checked, when this
+    process may run the model itself (the local engine); the import is needed then and harmless otherwise."""
+    if config.engine != "ray" and not os.environ.get("RAY_ADDRESS"):
+        threading.Thread(target=_import_model_code, daemon=True, name="warm-up").start()
+
+
+def _import_model_code() -> None:
+    try:
+        import transformers.models.bert.modeling_bert  # noqa: F401
+
+        import kobert_ops.predictor  # noqa: F401
+    except Exception:  # the real import, later, reports any problem
+        pass
+
+
+def in_background(function, *args) -> Future:
+    """Run `function(*args)` in a daemon thread (hashing a model releases the GIL)."""
+    future: Future = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:
+            future.set_exception(error)
+
+    threading.Thread(target=target, daemon=True).start()
+    return future
+
+
+def choose_engine(config: LabelConfig, rows: int) -> str:
+    if config.engine != "auto":
+        return config.engine
+    if os.environ.get("RAY_ADDRESS") or rows > config.local_max_rows:
+        return "ray"
+    return "local"
+
+
+def label_locally(config: LabelConfig, fs, files, model_dir: str, write_kwargs: dict, stats: RunStats) -> None:
+    """All stages in this process, one record batch (≤ rows_per_file rows) at a time."""
+    predictor = LabelPredictor(model_dir, device=config.device, precision=config.precision,
+                               forward_batch_size=config.forward_batch_size, max_length=config.max_length,
+                               threads=config.threads_per_actor or (os.cpu_count() or 1))
+    for batch in read_local(fs, files, config.columns, batch_size=config.rows_per_file):
+        batch = mark_rejected(batch, text_column=config.text_column, id_column=config.id_column)
+        batch = tokenize(batch, tokenizer_dir=model_dir, text_column=config.text_column, max_length=config.max_length)
+        stats.add(write_batch(predictor(batch), **write_kwargs))
+        if config.progress:
+            stats.progress()
+
+
+def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs: dict, stats: RunStats) -> None:
+    """The streaming Ray Data pipeline; the driver only receives one small summary row per written batch.
+
+    Actors get the model reference as given (not the driver's local copy): on a cluster each node resolves
+    it itself, so a local model folder must exist at the same path on every node (or use a hub id).
+    """
+    import ray
+    import ray.data
+
+    started_ray = not ray.is_initialized()
+    if started_ray:  # honours RAY_ADDRESS; otherwise starts a local Ray
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    try:
+        context = ray.data.DataContext.get_current()
+        # Small blocks keep the pipeline streaming: with the default 128 MiB target, a whole input file became
+        # one block and the model actor buffered ~2M output rows before the writer saw any (memory, progress).
+        context.target_max_block_size = BLOCK_BYTES
+        context.enable_progress_bars = config.progress
+        context.print_on_execution_start = False
+        device = config.device
+        if device == "auto":
+            device = "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+        low, high = config.actor_range
+        dataset = read_ray(fs, files, config.columns)
+        dataset = dataset.map_batches(mark_rejected, batch_format="pyarrow", batch_size=config.batch_size,
+                                      fn_kwargs={"text_column": config.text_column, "id_column": config.id_column})
+        dataset = dataset.map_batches(tokenize, batch_format="pyarrow", batch_size=config.batch_size, fn_kwargs={
+            "tokenizer_dir": config.model, "text_column": config.text_column, "max_length": config.max_length})
+        dataset = dataset.map_batches(
+            LabelPredictor, batch_format="pyarrow", batch_size=config.batch_size,
+            compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
+            num_gpus=1 if device == "cuda" else 0, num_cpus=1,
+            fn_constructor_kwargs={"model": config.model, "device": device, "precision": config.precision,
+                                   "forward_batch_size": config.forward_batch_size,
+                                   "max_length": config.max_length, "threads": config.threads()})
+        dataset = dataset.map_batches(write_batch, batch_format="pyarrow", batch_size=config.rows_per_file,
+                                      fn_kwargs=write_kwargs)
+        for summary in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            stats.add(summary)
+            if config.progress:
+                stats.progress()
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _process_start() -> float:
+    """When this process started (Linux /proc), for the manifest's `since_process_start_s`."""
+    try:
+        with open("/proc/self/stat") as handle:
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime"))
+        return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):  # not Linux: count from import
+        return _IMPORTED
+
+
+_IMPORTED = time.time()

@@ -1,0 +1,74 @@
+"""Run statistics: progress lines while a run goes, and the one-screen summary at its end."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+@dataclass
+class RunStats:
+    """Totals gathered from the write stage's summary rows."""
+
+    expected_rows: int = 0
+    labeled: int = 0
+    rejected: int = 0
+    truncated: int = 0
+    labels: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    labeled_files: list[str] = field(default_factory=list)
+    rejected_files: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    _last_print: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.labeled + self.rejected
+
+    def add(self, summary: pa.Table) -> None:
+        """Fold in summary rows (`write.SUMMARY_SCHEMA`)."""
+        for row in summary.to_pylist():
+            self.labeled += row["rows_labeled"]
+            self.rejected += row["rows_rejected"]
+            self.truncated += row["rows_truncated"]
+            self.labels.update(json.loads(row["label_counts"]))
+            self.reasons.update(json.loads(row["reason_counts"]))
+            self.labeled_files.extend(row["labeled_files"])
+            self.rejected_files.extend(row["rejected_files"])
+
+    def progress(self, force: bool = False, stream=sys.stderr) -> None:
+        """Print a progress line at most every 5 s."""
+        now = time.time()
+        if not force and now - self._last_print < 5:
+            return
+        self._last_print = now
+        elapsed = max(now - self.started, 1e-9)
+        share = f" ({100 * self.rows / self.expected_rows:.0f}%)" if self.expected_rows else ""
+        print(f"[label] {self.rows:,}/{self.expected_rows:,} rows{share}, {self.rows / elapsed:,.0f} rows/s, "
+              f"{self.rejected:,} rejected, {elapsed:.0f}s", file=stream, flush=True)
+
+
+def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model_version: str,
+                 files: int, seconds: float, engine: str) -> str:
+    """The end-of-run summary: rows, rate, label distribution and where things went."""
+    lines = [
+        f"labeled {stats.labeled:,} of {stats.rows:,} rows from {files} file(s) in {seconds:.1f}s "
+        f"({stats.rows / max(seconds, 1e-9):,.0f} rows/s, engine {engine})",
+        f"  model       {model} (version {model_version})",
+        f"  run         {run_id}",
+    ]
+    for name, count in sorted(stats.labels.items(), key=lambda item: -item[1]):
+        share = 100 * count / max(stats.labeled, 1)
+        lines.append(f"  label {name:<10} {count:>10,}  {share:5.1f}%  {'#' * round(share / 4)}")
+    lines.append(f"  truncated   {stats.truncated:,} rows (labeled, flagged truncated=true)")
+    reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats.reasons.items())) or "none"
+    lines.append(f"  rejected    {stats.rejected:,} rows ({reasons})")
+    lines.append(f"  output      {output}/run_id={run_id}/ ({len(stats.labeled_files)} files)")
+    lines.append(f"  rejected to {output}/_rejected/run_id={run_id}/ ({len(stats.rejected_files)} files)")
+    lines.append(f"  manifest    {output}/_SUCCESS")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""Helpers of the labeling tests: the exactly-once check and a LabelConfig for tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from pipelines.label.config import LabelConfig
+
+
+def input_ids(paths: list[Path], id_column: str = "review_id") -> Counter:
+    return Counter(pa.concat_tables([pq.read_table(p, columns=[id_column]) for p in paths])[id_column].to_pylist())
+
+
+def output_tables(output: Path) -> tuple[pa.Table, pa.Table]:
+    """(labeled, rejected) rows of every committed run; fails if `_SUCCESS` is missing."""
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    labeled = [pq.read_table(f) for run in manifest["runs"]
+               for f in sorted((output / run["partition"]).rglob("*.parquet"))]
+    rejected = [pq.read_table(f) for run in manifest["runs"]
+                for f in sorted((output / "_rejected" / run["partition"]).rglob("*.parquet"))]
+    return (pa.concat_tables(labeled, promote_options="default") if labeled else None,
+            pa.concat_tables(rejected) if rejected else None)
+
+
+def assert_exactly_once(inputs: list[Path], output: Path, id_column: str = "review_id") -> tuple[pa.Table, pa.Table]:
+    """labeled ∪ rejected = input, as multisets of ids; and the whole folder read as a dataset agrees."""
+    labeled, rejected = output_tables(output)
+    got = Counter(labeled[id_column].to_pylist() if labeled is not None else [])
+    got.update(rejected[id_column].to_pylist() if rejected is not None else [])
+    expected = input_ids(inputs, id_column)
+    assert got == expected, f"missing {expected - got}, extra {got - expected}"
+    # a warehouse reading the folder (Hive partitions, `_`-folders hidden) sees exactly the labeled rows
+    dataset = pads.dataset(output, format="parquet", partitioning="hive")
+    assert dataset.count_rows() == (labeled.num_rows if labeled is not None else 0)
+    return labeled, rejected
+
+
+def files_of(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet"))
+
+
+def config(model: Path, inputs, output: Path, **overrides) -> LabelConfig:
+    values = dict(model=str(model), input=[str(p) for p in (inputs if isinstance(inputs, list) else [inputs])],
+                  output=str(output), text_column="text", id_column="review_id", pass_through=["movie_id", "rating"],
+                  engine="local", progress=False, threads_per_actor=1)
+    values.update(overrides)
+    return LabelConfig(**values)
+
+
+# the console script users run; one torch thread: CI machines are shared and oversubscribed threads crawl
+KOBERT = [str(Path(sys.executable).parent / "kobert")]

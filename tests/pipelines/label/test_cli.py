@@ -1,0 +1,140 @@
+"""`kobert label` as users run it: a real process, a real local Ray, real reviews, messy rows, S3.
+
+Ray-starting tests are marked `ray`; the bad-input tests fail before Ray starts, as they should.
+"""
+
+import json
+import os
+import re
+import subprocess
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.pipelines.label.helpers import KOBERT, assert_exactly_once, files_of
+
+RAY_ENV = {"RAY_ADDRESS": "", "RAY_DEDUP_LOGS": "0", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def kobert_label(model, inputs, output, *extra, env=None, timeout=240):
+    command = [*KOBERT, "label", "--model", str(model), "--input", ",".join(map(str, inputs)), "--output",
+               str(output), "--text-column", "text", "--id-column", "review_id", "--threads-per-actor", "1", *extra]
+    environment = {**os.environ, **RAY_ENV, **(env or {})}
+    environment.pop("RAY_ADDRESS")
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+@pytest.mark.ray
+def test_ray_pipeline_labels_messy_reviews_exactly_once(tiny_model_dir, messy_input, tmp_path):
+    output = tmp_path / "labels"
+    result = kobert_label(tiny_model_dir, [messy_input], output, "--engine", "ray", "--batch-size", "256",
+                          "--rows-per-file", "400", "--pass-through", "movie_id,rating,date",
+                          "--partition-column", "rating", "--max-length", "64")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "labeled " in result.stdout and "rejected    6 rows" in result.stdout, result.stdout
+    labeled, rejected = assert_exactly_once(files_of(messy_input), output)
+    assert {p.name.split("=")[0] for p in next(output.glob("run_id=*")).iterdir()} == {"rating"}
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert manifest["runs"][0]["engine"] == "ray" and manifest["rows"]["read"] == labeled.num_rows + rejected.num_rows
+
+
+def test_incremental_cli_run_twice_over_a_growing_input(tiny_model_dir, real_table, tmp_path):
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    pq.write_table(real_table.slice(0, 200), source / "2026-01-01.parquet")
+    first = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local")
+    pq.write_table(real_table.slice(200, 100), source / "2026-01-02.parquet")
+    second = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local")
+    assert first.returncode == second.returncode == 0, second.stderr[-2000:]
+    assert "labeled 200 of 200" in first.stdout and "labeled 100 of 100" in second.stdout
+    assert_exactly_once(files_of(source), output)
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "input not found: .*nowhere.parquet"),
+    ("no_text", "has no column 'text'"),
+    ("int_text", "text column 'text' .* is int64, not a string"),
+    ("corrupt", "broken.parquet is not a readable Parquet file"),
+])
+def test_bad_input_fails_fast_and_commits_nothing(tiny_model_dir, tmp_path, problem, message):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(pa.table({"review_id": [1, 2], "text": ["좋다", "싫다"]}), folder / "good.parquet")
+    inputs = [folder]
+    if problem == "missing":
+        inputs = [folder / "good.parquet", tmp_path / "nowhere.parquet"]
+    elif problem == "no_text":
+        pq.write_table(pa.table({"review_id": [3], "body": ["x"]}), folder / "other.parquet")
+    elif problem == "int_text":
+        pq.write_table(pa.table({"review_id": [3], "text": [7]}), folder / "other.parquet")
+    else:
+        (folder / "broken.parquet").write_bytes(b"PAR1" + os.urandom(64) + b"PAR1")
+    result = kobert_label(tiny_model_dir, inputs, tmp_path / "labels", "--engine", "ray")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and re.search(message, result.stderr), result.stderr
+    assert not (tmp_path / "labels" / "_SUCCESS").exists()
+
+
+@pytest.fixture
+def s3_server():
+    """An S3 API served by moto on 127.0.0.1 (a real HTTP server: the CLI subprocess and Ray workers use it)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    yield env
+    server.stop()
+
+
+@pytest.mark.ray
+def test_reads_and_writes_through_s3(tiny_model_dir, real_table, s3_server, tmp_path, monkeypatch):
+    import s3fs
+
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    s3 = s3fs.S3FileSystem(skip_instance_cache=True)
+    s3.mkdir("reviews")
+    local = tmp_path / "in"
+    local.mkdir()
+    for day, rows in enumerate([real_table.slice(0, 250), real_table.slice(250, 150)]):
+        pq.write_table(rows, local / f"day-{day}.parquet")
+        s3.put_file(str(local / f"day-{day}.parquet"), f"reviews/in/day-{day}.parquet")
+    result = kobert_label(tiny_model_dir, ["s3://reviews/in/"], "s3://reviews/labels", "--engine", "ray",
+                          env=s3_server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    s3.get("reviews/labels", str(tmp_path / "labels"), recursive=True)
+    assert_exactly_once(files_of(local), tmp_path / "labels")
+    manifest = json.loads((tmp_path / "labels" / "_SUCCESS").read_text())
+    assert [f["path"] for f in manifest["input_files"]] == ["s3://reviews/in/day-0.parquet",
+                                                             "s3://reviews/in/day-1.parquet"]
+    assert all(f["etag"] for f in manifest["input_files"])
+
+
+def corrupt_page_file(source: pa.Table, path) -> None:
+    """A file whose footer reads fine but whose data pages do not (as after a torn copy)."""
+    pq.write_table(source, path, compression="snappy")
+    data = bytearray(path.read_bytes())
+    for index in range(len(data) // 3, len(data) // 3 + 2000):
+        data[index] = (data[index] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_corrupt_data_page_fails_and_commits_nothing(tiny_model_dir, real_table, tmp_path, engine):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(real_table.slice(0, 100), folder / "good.parquet")
+    corrupt_page_file(real_table.select(["review_id", "text"]), folder / "torn.parquet")
+    result = kobert_label(tiny_model_dir, [folder], tmp_path / "labels", "--engine", engine)
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kobert label: failed, nothing committed:") and "Corrupt" in last, last
+    if engine == "local":
+        assert "torn.parquet" in last
+    assert not (tmp_path / "labels" / "_SUCCESS").exists()
+    assert not list((tmp_path / "labels").glob("run_id=*"))

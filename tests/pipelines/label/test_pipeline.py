@@ -1,0 +1,86 @@
+"""A whole run in-process (`--engine local`: the same stages without Ray): exactly-once output, re-runs
+over interrupted output, incremental runs, and refusals that protect existing data."""
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import UserError
+from pipelines.label.pipeline import run_label
+from tests.pipelines.label.helpers import assert_exactly_once, config, files_of
+
+
+def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_path):
+    output = tmp_path / "labels"
+    result = run_label(config(tiny_model_dir, messy_input, output, max_length=32, rows_per_file=500))
+    labeled, rejected = assert_exactly_once(files_of(messy_input), output)
+    reasons = sorted(rejected["reason"].to_pylist())
+    assert reasons.count("null_text") == 2 and reasons.count("empty_text") >= 3 and reasons.count("null_id") == 1
+    assert labeled["truncated"].to_pylist().count(True) >= 2  # the 20k-character texts: labeled, flagged
+    assert set(labeled["label_name"].to_pylist()) <= {"부정", "긍정"}
+    assert labeled.schema.field("rating").type == pq.read_schema(files_of(messy_input)[0]).field("rating").type
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert manifest["rows"] == {"read": 1219, "labeled": labeled.num_rows, "rejected": rejected.num_rows}
+    assert [f["path"] for f in manifest["input_files"]] == [str(p) for p in files_of(messy_input)]
+    assert manifest["model"]["labels"] == ["부정", "긍정"] and result.run_id == manifest["run_id"]
+
+
+def test_rerun_over_interrupted_output_replaces_it(tiny_model_dir, messy_input, tmp_path):
+    output = tmp_path / "labels"
+    run_label(config(tiny_model_dir, messy_input, output))
+    # simulate a run killed after moving its files: a stray partition and staging, and no _SUCCESS
+    (output / "_SUCCESS").unlink()
+    stray = next(output.glob("run_id=*"))
+    shutil.copytree(stray, output / "run_id=crashed")
+    (output / "_staging" / "x" / "labeled").mkdir(parents=True)
+    shutil.copy(next(stray.glob("*.parquet")), output / "_staging" / "x" / "labeled" / "p.parquet")
+    run_label(config(tiny_model_dir, messy_input, output))
+    assert_exactly_once(files_of(messy_input), output)
+    assert not (output / "_staging").exists() and len(list(output.glob("run_id=*"))) == 1
+
+
+def test_complete_output_is_kept_unless_overwrite(tiny_model_dir, messy_input, tmp_path):
+    output = tmp_path / "labels"
+    first = run_label(config(tiny_model_dir, messy_input, output))
+    with pytest.raises(UserError, match="already complete"):
+        run_label(config(tiny_model_dir, messy_input, output))
+    second = run_label(config(tiny_model_dir, messy_input, output, overwrite=True))
+    assert_exactly_once(files_of(messy_input), output)
+    assert [p.name for p in output.glob("run_id=*")] == [f"run_id={second.run_id}"] != [f"run_id={first.run_id}"]
+
+
+def test_incremental_labels_each_file_once(tiny_model_dir, real_table, tmp_path):
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    pq.write_table(real_table.slice(0, 300), source / "day-1.parquet")
+    first = run_label(config(tiny_model_dir, source, output, incremental=True))
+    pq.write_table(real_table.slice(300, 200), source / "day-2.parquet")
+    second = run_label(config(tiny_model_dir, source, output, incremental=True))
+    third = run_label(config(tiny_model_dir, source, output, incremental=True))
+    assert (first.stats.rows, second.stats.rows, third.run_id) == (300, 200, None)
+    assert_exactly_once(files_of(source), output)
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert [len(run["input_files"]) for run in manifest["runs"]] == [1, 1]
+    assert sorted(p.name for p in output.glob("run_id=*")) == sorted(f"run_id={r.run_id}" for r in (first, second))
+
+
+def test_output_with_foreign_files_is_refused(tiny_model_dir, messy_input, tmp_path):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="did not write .*notes.txt"):
+        run_label(config(tiny_model_dir, messy_input, tmp_path / "labels"))
+    assert (tmp_path / "labels" / "notes.txt").exists() and not (tmp_path / "labels" / "_LOCK").exists()
+
+
+def test_live_lock_is_respected(tiny_model_dir, messy_input, tmp_path):
+    import os
+    import socket
+
+    output = tmp_path / "labels"
+    output.mkdir()
+    holder = {"run_id": "other", "host": socket.gethostname(), "pid": os.getppid(), "since": 0}
+    (output / "_LOCK").write_text(json.dumps(holder))
+    with pytest.raises(UserError, match="held by run other"):
+        run_label(config(tiny_model_dir, messy_input, output))

@@ -1,0 +1,58 @@
+"""Write stage: the documented output schema, Hive partitions, and a summary that counts every row."""
+
+import json
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import fsspec
+
+from pipelines.label.write import write_batch
+
+LABELED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def predicted_batch():
+    return pa.table({
+        "review_id": pa.array([1, 2, 3, 4], pa.int64()),
+        "text": ["좋다", None, "별로", "최고"],
+        "movie_id": pa.array([10, 10, 20, 20], pa.int64()),
+        "reason": [None, "null_text", None, None],
+        "truncated": [False, False, True, False],
+        "label": pa.array([1, -1, 0, 1], pa.int64()),
+        "label_name": ["긍정", None, "부정", "긍정"],
+        "score": pa.array([0.9, float("nan"), 0.6, 0.8], pa.float32()),
+        "probabilities": pa.FixedSizeListArray.from_arrays(
+            pa.array([0.1, 0.9, None, None, 0.6, 0.4, 0.2, 0.8], pa.float32()), 2),
+    })
+
+
+def write(tmp_path, **overrides):
+    kwargs = dict(fs=fsspec.filesystem("file"), staging=str(tmp_path), id_column="review_id",
+                  pass_through=["movie_id"], partition_column=None, model_version="v1", labeled_at=LABELED_AT,
+                  rows_per_file=1000)
+    kwargs.update(overrides)
+    return write_batch(predicted_batch(), **kwargs).to_pylist()[0]
+
+
+def test_labeled_and_rejected_files_follow_the_contract(tmp_path):
+    summary = write(tmp_path)
+    assert (summary["rows_labeled"], summary["rows_rejected"], summary["rows_truncated"]) == (3, 1, 1)
+    assert json.loads(summary["label_counts"]) == {"긍정": 2, "부정": 1}
+    labeled = pq.read_table(tmp_path / "labeled" / summary["labeled_files"][0])
+    assert labeled.schema.names == ["review_id", "movie_id", "label", "label_name", "score", "probabilities",
+                                    "truncated", "model_version", "labeled_at"]
+    assert labeled.schema.field("probabilities").type == pa.list_(pa.float32())
+    assert labeled.schema.field("labeled_at").type == pa.timestamp("us", tz="UTC")
+    assert labeled["review_id"].to_pylist() == [1, 3, 4]
+    assert labeled["model_version"].to_pylist() == ["v1"] * 3
+    rejected = pq.read_table(tmp_path / "rejected" / summary["rejected_files"][0])
+    assert rejected.to_pylist() == [{"review_id": 2, "movie_id": 10, "reason": "null_text"}]
+
+
+def test_partition_column_becomes_hive_folders(tmp_path):
+    summary = write(tmp_path, partition_column="movie_id")
+    assert sorted(f.split("/")[0] for f in summary["labeled_files"]) == ["movie_id=10", "movie_id=20"]
+    import pyarrow.dataset as pads
+    dataset = pads.dataset(tmp_path / "labeled", format="parquet", partitioning="hive")
+    assert sorted(dataset.to_table()["movie_id"].to_pylist()) == [10, 20, 20]
