@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "prepare": "pipelines.prepare",
     "train": "pipelines.train.command",
     "pretrain": "pipelines.pretrain.command",
+    "recipe": "pipelines.recipes.nsmc",
     "evaluate": "pipelines.evaluate",
     "submit": "cluster.submit",
 }
