@@ -83,33 +83,11 @@ def excluded_texts(job: PretrainJob) -> frozenset[str]:
 
 
 def build_trainer(job: PretrainJob, datasets: dict):
-    import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
+    """`kobert train`'s trainer with the MLM loop, keeping the checkpoints of lowest eval MLM loss."""
     from pipelines.pretrain.loop import METRIC, pretrain_loop_per_worker
-    from pipelines.train.command import worker_env_vars
+    from pipelines.train.command import build_trainer as train_trainer
 
-    cluster = job.cluster
-    use_gpu = cluster.use_gpu if cluster.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
-    if not cluster.cpus_per_worker:
-        on_cluster = bool(os.environ.get("RAY_ADDRESS")) or use_gpu
-        cluster.cpus_per_worker = 1 if on_cluster else max(1, (os.cpu_count() or 1) // cluster.num_workers)
-    return TorchTrainer(
-        pretrain_loop_per_worker,
-        train_loop_config=job.to_dict(),
-        scaling_config=ScalingConfig(num_workers=cluster.num_workers, use_gpu=use_gpu,
-                                     resources_per_worker={"CPU": cluster.cpus_per_worker}),
-        run_config=RunConfig(
-            name=cluster.run_name,
-            storage_path=cluster.storage_path,
-            checkpoint_config=CheckpointConfig(num_to_keep=cluster.keep_checkpoints,
-                                               checkpoint_score_attribute=METRIC, checkpoint_score_order="min"),
-            failure_config=FailureConfig(max_failures=cluster.max_failures),
-            worker_runtime_env={"env_vars": worker_env_vars(use_gpu)},
-        ),
-        datasets=datasets,
-    )
+    return train_trainer(job, datasets, loop=pretrain_loop_per_worker, metric=METRIC, order="min")
 
 
 def pretrain(job: PretrainJob) -> dict:

@@ -6,15 +6,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from contextlib import nullcontext
 
 import numpy as np
 
 from pipelines.pretrain.config import PretrainJob
 from pipelines.pretrain.data import masked_batches
 from pipelines.train import checkpoint as checkpoints
-from pipelines.train.loop import (all_reduce_sum, gather_fingerprints, loss_curve, maybe_inject_fault, run_epoch,
-                                  to_device)
+from pipelines.train.loop import (all_reduce_sum, gather_fingerprints, loss_curve, maybe_inject_fault,
+                                  prepare_training, run_epoch, setup_worker, to_device)
 
 log = logging.getLogger(__name__)
 METRIC = "eval_mlm_loss"
@@ -56,42 +55,13 @@ def evaluate_mlm(model, batches, autocast, device, world_size: int) -> dict:
 def pretrain_loop_per_worker(config: dict) -> None:
     """Ray Train entry point; `config` is `PretrainJob.to_dict()`."""
     import ray.train
-    import ray.train.torch
-    import torch
-
-    from kobert_ops.optim import build_optimizer, build_scheduler
-    from kobert_ops.predictor import resolve_precision
-    from kobert_ops.tokenizer import KoBERTTokenizer
 
     job = PretrainJob.from_dict(config)
-    context = ray.train.get_context()
-    rank, world_size = context.get_world_rank(), context.get_world_size()
-    if job.cluster.cpus_per_worker:
-        torch.set_num_threads(job.cluster.cpus_per_worker)
-    device = ray.train.torch.get_device()
-    precision = resolve_precision(job.training.precision, str(device))
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-    tokenizer = KoBERTTokenizer.from_pretrained(job.tokenizer_dir)
-
-    model = build_mlm_model(job)
-    resume_from = ray.train.get_checkpoint()
-    if resume_from is not None:
-        with resume_from.as_directory() as directory:
-            checkpoints.load_weights(directory, model)
-    torch.manual_seed(job.training.seed + rank)
-    model = ray.train.torch.prepare_model(model)
-    module = model.module if hasattr(model, "module") else model
-
-    training, data = job.training, job.data
-    steps_per_epoch = -(-job.train_rows // (training.batch_size * world_size))
-    if training.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, training.max_steps_per_epoch)
-    optimizer = build_optimizer(model, training.learning_rate, training.weight_decay)
-    scheduler = build_scheduler(optimizer, steps_per_epoch * training.epochs, training.warmup_ratio, training.schedule)
-    start_epoch, global_step, history = 0, 0, []
-    if resume_from is not None:
-        with resume_from.as_directory() as directory:
-            start_epoch, global_step, history = checkpoints.load_state(directory, optimizer, scheduler)
+    worker = setup_worker(job)
+    rank, world_size, device, autocast = worker.rank, worker.world_size, worker.device, worker.autocast
+    model, module, optimizer, scheduler, start_epoch, global_step, history = prepare_training(build_mlm_model(job),
+                                                                                             job, worker)
+    training, data, tokenizer, precision = job.training, job.data, worker.tokenizer, worker.precision
 
     def batches(name: str, seed: int | None):
         return masked_batches(ray.train.get_dataset_shard(name), tokenizer, data.text_column, training.batch_size,

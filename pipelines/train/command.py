@@ -155,23 +155,27 @@ def worker_env_vars(use_gpu: bool) -> dict[str, str]:
     return {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
-def build_trainer(job: TrainJob, datasets: dict):
-    """A `TorchTrainer` running `train_loop_per_worker` with the job's scaling, checkpoint and failure policy."""
+def build_trainer(job, datasets: dict, loop=None, metric: str | None = None, order: str | None = None):
+    """A `TorchTrainer` running `loop` (default: `train_loop_per_worker`) with the job's scaling, checkpoint and
+    failure policy; checkpoints are ranked by `metric` in `order` (default: `--metric`). Pretraining reuses it."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from pipelines.train.loop import train_loop_per_worker
 
+    loop = loop or train_loop_per_worker
+    metric = metric or job.training.metric
+    order = order or METRICS[metric]
     cluster = job.cluster
     use_gpu = cluster.use_gpu if cluster.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
     if not cluster.cpus_per_worker:
         on_cluster = bool(os.environ.get("RAY_ADDRESS")) or use_gpu
         cluster.cpus_per_worker = 1 if on_cluster else max(1, (os.cpu_count() or 1) // cluster.num_workers)
     log.info("training %s on %d rows, labels %s, %d worker(s) × %d CPU%s", job.model.model, job.train_rows,
-             job.labels, cluster.num_workers, cluster.cpus_per_worker, " + 1 GPU" if use_gpu else "")
+             getattr(job, "labels", None), cluster.num_workers, cluster.cpus_per_worker, " + 1 GPU" if use_gpu else "")
     return TorchTrainer(
-        train_loop_per_worker,
+        loop,
         train_loop_config=job.to_dict(),
         scaling_config=ScalingConfig(num_workers=cluster.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cluster.cpus_per_worker}),
@@ -179,8 +183,8 @@ def build_trainer(job: TrainJob, datasets: dict):
             name=cluster.run_name,
             storage_path=cluster.storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=cluster.keep_checkpoints,
-                                               checkpoint_score_attribute=job.training.metric,
-                                               checkpoint_score_order=METRICS[job.training.metric]),
+                                               checkpoint_score_attribute=metric,
+                                               checkpoint_score_order=order),
             failure_config=FailureConfig(max_failures=cluster.max_failures),
             worker_runtime_env={"env_vars": worker_env_vars(use_gpu)},
         ),

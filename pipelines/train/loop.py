@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -188,38 +189,57 @@ def report_epoch(entry: dict, history: list[dict], rank: int, module, tokenizer,
         ray.train.report(entry, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
-def train_loop_per_worker(config: dict) -> None:
-    """Ray Train entry point; `config` is `TrainJob.to_dict()`."""
+@dataclass
+class Worker:
+    """What every training rank sets up the same way: identity, device, precision, tokenizer."""
+
+    rank: int
+    world_size: int
+    device: object
+    precision: str
+    autocast: object
+    tokenizer: object
+
+
+def setup_worker(job) -> Worker:
+    """Rank, device (CUDA under NCCL, else CPU with `cpus_per_worker` threads), bf16 autocast, tokenizer."""
     import ray.train
     import ray.train.torch
     import torch
 
-    from kobert_ops.metrics import metrics_from_confusion
-    from kobert_ops.optim import build_optimizer, build_scheduler
     from kobert_ops.predictor import resolve_precision
     from kobert_ops.tokenizer import KoBERTTokenizer
 
-    job = TrainJob.from_dict(config)
     context = ray.train.get_context()
-    rank, world_size = context.get_world_rank(), context.get_world_size()
     if job.cluster.cpus_per_worker:
         torch.set_num_threads(job.cluster.cpus_per_worker)
     device = ray.train.torch.get_device()
     precision = resolve_precision(job.training.precision, str(device))
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-    tokenizer = KoBERTTokenizer.from_pretrained(job.tokenizer_dir)
+    return Worker(context.get_world_rank(), context.get_world_size(), device, precision, autocast,
+                  KoBERTTokenizer.from_pretrained(job.tokenizer_dir))
 
-    model = build_model(job)
+
+def prepare_training(model, job, worker: Worker):
+    """Resume weights, wrap in DDP, build AdamW + schedule, resume their state.
+
+    Returns (model, unwrapped module, optimizer, scheduler, finished epoch, global step, history).
+    """
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from kobert_ops.optim import build_optimizer, build_scheduler
+
     resume_from = ray.train.get_checkpoint()
     if resume_from is not None:
         with resume_from.as_directory() as directory:
             checkpoints.load_weights(directory, model)
-    torch.manual_seed(job.training.seed + rank)  # dropout differs per rank; weights are DDP-synchronised
+    torch.manual_seed(job.training.seed + worker.rank)  # dropout differs per rank; weights are DDP-synchronised
     model = ray.train.torch.prepare_model(model)  # device + DistributedDataParallel (gloo on CPU, NCCL on GPU)
     module = model.module if hasattr(model, "module") else model
-
     training = job.training
-    steps_per_epoch = -(-job.train_rows // (training.batch_size * world_size))
+    steps_per_epoch = -(-job.train_rows // (training.batch_size * worker.world_size))
     if training.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, training.max_steps_per_epoch)
     optimizer = build_optimizer(model, training.learning_rate, training.weight_decay)
@@ -228,7 +248,23 @@ def train_loop_per_worker(config: dict) -> None:
     if resume_from is not None:
         with resume_from.as_directory() as directory:
             start_epoch, global_step, history = checkpoints.load_state(directory, optimizer, scheduler)
-        log.info("rank %d resumes after epoch %d (step %d)", rank, start_epoch, global_step)
+        log.info("rank %d resumes after epoch %d (step %d)", worker.rank, start_epoch, global_step)
+    return model, module, optimizer, scheduler, start_epoch, global_step, history
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train entry point; `config` is `TrainJob.to_dict()`."""
+    import ray.train
+
+    from kobert_ops.metrics import metrics_from_confusion
+
+    job = TrainJob.from_dict(config)
+    worker = setup_worker(job)
+    rank, world_size, device, precision, autocast, tokenizer = (worker.rank, worker.world_size, worker.device,
+                                                                worker.precision, worker.autocast, worker.tokenizer)
+    model, module, optimizer, scheduler, start_epoch, global_step, history = prepare_training(build_model(job), job,
+                                                                                             worker)
+    training = job.training
     initial_fingerprint = fingerprint(module)
 
     def batches(name: str, seed: int | None, batch_size: int):
