@@ -30,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(parser, PretrainDataConfig, "data")
     add_dataclass_arguments(parser, TrainingConfig, "training")
     add_dataclass_arguments(parser, ClusterConfig, "cluster")
-    parser.set_defaults(metric="eval_mlm_loss")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_job(job: PretrainJob) -> None:
     from kobert_ops.model import PRESETS
+    from pipelines.pretrain.loop import METRIC
     from pipelines.train import command as train_command
 
     cluster = job.cluster
@@ -68,7 +68,7 @@ def resolve_job(job: PretrainJob) -> None:
         job.model.model = train_command._local(job.model.model)
     if job.training.learning_rate is None:
         job.training.learning_rate = SCRATCH_LEARNING_RATE if job.model.model in PRESETS else FINE_TUNE_LEARNING_RATE
-    job.training.metric = "eval_mlm_loss"
+    job.training.metric = METRIC  # checkpoints are ranked by MLM loss, whatever --metric said
     fault = os.environ.get(train_command.FAULT_ENV)
     job.fault_after_epoch = int(fault) if fault else None
 
@@ -84,10 +84,10 @@ def excluded_texts(job: PretrainJob) -> frozenset[str]:
 
 def build_trainer(job: PretrainJob, datasets: dict):
     """`kobert train`'s trainer with the MLM loop, keeping the checkpoints of lowest eval MLM loss."""
-    from pipelines.pretrain.loop import METRIC, pretrain_loop_per_worker
+    from pipelines.pretrain.loop import pretrain_loop_per_worker
     from pipelines.train.command import build_trainer as train_trainer
 
-    return train_trainer(job, datasets, loop=pretrain_loop_per_worker, metric=METRIC, order="min")
+    return train_trainer(job, datasets, loop=pretrain_loop_per_worker, metric=job.training.metric, order="min")
 
 
 def pretrain(job: PretrainJob) -> dict:
