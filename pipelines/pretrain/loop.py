@@ -20,17 +20,18 @@ METRIC = "eval_mlm_loss"
 
 
 def build_mlm_model(job: PretrainJob):
-    """A preset with fresh weights (same seed on every rank), or an existing encoder with an MLM head."""
+    """A preset with fresh weights (same seed on every rank), or an existing encoder with an MLM head; the
+    training loss scores masked positions only (`MaskedPositionsLM`), the eval below uses the stock head."""
     import torch
-    from transformers import BertForMaskedLM
 
     from kobert_ops import hub
+    from kobert_ops.masked_lm import MaskedPositionsLM
     from kobert_ops.model import PRESETS, bert_config
 
     if job.model.model in PRESETS:
         torch.manual_seed(job.training.seed)
-        return BertForMaskedLM(bert_config(job.model.model))
-    return BertForMaskedLM.from_pretrained(hub.resolve(job.model.model))
+        return MaskedPositionsLM(bert_config(job.model.model))
+    return MaskedPositionsLM.from_pretrained(hub.resolve(job.model.model))
 
 
 def evaluate_mlm(model, batches, autocast, device, world_size: int) -> dict:

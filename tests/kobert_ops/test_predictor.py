@@ -56,6 +56,19 @@ def test_bf16_stays_close_to_fp32(tiny_model_dir, texts, predictor):
     assert difference.max() < 0.02
 
 
+def test_full_bf16_casts_weights_but_not_layernorm_and_stays_close(tiny_model_dir, texts, predictor):
+    full = Predictor(tiny_model_dir, device="cpu", precision="bf16-full", batch_size=16, max_length=64)
+    assert full.model.bert.encoder.layer[0].intermediate.dense.weight.dtype == torch.bfloat16
+    assert full.model.bert.embeddings.LayerNorm.weight.dtype == torch.float32
+    difference = np.abs(full.predict(texts).probabilities - predictor.predict(texts).probabilities)
+    assert difference.max() < 0.02
+
+
+def test_unknown_precision_is_refused(tiny_model_dir):
+    with pytest.raises(ValueError, match="bf16-full"):
+        Predictor(tiny_model_dir, device="cpu", precision="fp16")
+
+
 def test_unavailable_cuda_is_a_clear_error(tiny_model_dir):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: nothing to refuse")

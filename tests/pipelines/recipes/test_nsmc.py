@@ -14,7 +14,8 @@ KOBERT = str(Path(sys.executable).with_name("kobert"))
 
 @pytest.mark.ray
 def test_quick_recipe_trains_a_model_and_reports_it_beside_the_baseline(tmp_path, nsmc_path):
-    done = subprocess.run([KOBERT, "recipe", "nsmc", "--quick", "--preset", "tiny", "--output", str(tmp_path)],
+    done = subprocess.run([KOBERT, "recipe", "nsmc", "--quick", "--preset", "tiny", "--pretrain-epochs", "1",
+                           "--output", str(tmp_path)],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
