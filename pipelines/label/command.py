@@ -46,11 +46,20 @@ def label(config: LabelConfig) -> int:
         return 1
     if result.run_id is None:
         print(f"nothing new to label: every input file is in {config.output}/_SUCCESS")
-        return 0
-    print(summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id, model=config.model,
-                       model_version=result.model_version, files=result.files, seconds=result.seconds,
-                       engine=result.engine))
+    else:
+        print(summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id, model=config.model,
+                           model_version=result.model_version, files=result.files, seconds=result.seconds,
+                           engine=result.engine))
+    if result.delta is not None:
+        print(delta_line(result.delta))
     return 0
+
+
+def delta_line(sync) -> str:
+    appended = f"appended {sync.rows:,} rows of run(s) {', '.join(sync.appended_runs)}" if sync.appended_runs \
+        else "already up to date"
+    rewritten = " (rewritten: --overwrite replaced its runs)" if sync.rewritten else ""
+    return f"  delta table {sync.table}: {appended}, version {sync.version}{rewritten}"
 
 
 def short_error(error: BaseException) -> str:

@@ -38,6 +38,9 @@ class LabelConfig:
     rows_per_file: int = field(default=100_000, metadata={"help": "rows per output Parquet file (at most)"})
     incremental: bool = field(default=False, metadata={
         "help": "label only input files not in OUTPUT's manifest and commit them as a new run partition"})
+    delta_table: str | None = field(default=None, metadata={
+        "help": "also keep a Delta Lake table (path or URI) of the labeled rows: each run one ACID append, "
+                "exactly once (needs the delta extra; see docs/labeling.md)"})
     overwrite: bool = field(default=False, metadata={"help": "replace a complete OUTPUT (default: refuse)"})
     engine: str = field(default="auto", metadata={
         "help": "ray: Ray Data pipeline; local: same stages in this process; auto: local for small inputs "

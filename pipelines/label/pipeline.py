@@ -46,6 +46,7 @@ class RunResult:
     engine: str
     model_version: str
     manifest: dict | None
+    delta: object | None = None  # pipelines.label.delta.DeltaSync when --delta-table is given
 
 
 def model_info(model: str, model_version: str | None) -> dict:
@@ -78,6 +79,10 @@ def new_run_id(now: datetime) -> str:
 def run_label(config: LabelConfig) -> RunResult:
     """Label `config.input` into `config.output`; raises on any failure, leaving no `_SUCCESS` for this run."""
     started = time.time()
+    if config.delta_table:
+        from pipelines.label.delta import require_deltalake
+
+        require_deltalake()
     warm_up(config)
     stats = RunStats()
     fs, files = list_input_files(config.input)
@@ -99,7 +104,7 @@ def run_label(config: LabelConfig) -> RunResult:
             files = [f for f in files if f.key not in done]
             if not files:
                 return RunResult(None, stats, 0, time.time() - started, "none", previous.model["model_version"],
-                                 previous.to_json())
+                                 previous.to_json(), sync_delta_table(config, output, previous))
         stats.expected_rows = check_files(fs, files, config.text_column, config.columns)
         model["model_version"] = model["model_version"] or version.result()
         checked = time.time()
@@ -123,10 +128,25 @@ def run_label(config: LabelConfig) -> RunResult:
         run["timings"]["total_s"] = round(time.time() - started, 3)
         run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
         output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest, replace_runs=replace)
+        delta = sync_delta_table(config, output, manifest)
         return RunResult(run_id, stats, len(files), time.time() - started, engine, model["model_version"],
-                         manifest.to_json())
+                         manifest.to_json(), delta)
     finally:
         output.release_lock()
+
+
+def sync_delta_table(config: LabelConfig, output: OutputFolder, manifest: Manifest):
+    """After `_SUCCESS`: bring the optional Delta table in line with the manifest (see pipelines/label/delta.py)."""
+    if not config.delta_table:
+        return None
+    from pipelines.label.delta import sync_delta
+
+    try:
+        return sync_delta(output, manifest, config.delta_table)
+    except Exception as error:
+        raise RuntimeError(f"labels are committed to {config.output}, but appending them to the Delta table "
+                           f"{config.delta_table} failed ({error}); run the command again with --incremental to "
+                           "retry the append") from error
 
 
 def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files, stats: RunStats,

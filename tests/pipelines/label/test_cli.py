@@ -43,11 +43,13 @@ def test_incremental_cli_run_twice_over_a_growing_input(tiny_model_dir, real_tab
     source, output = tmp_path / "in", tmp_path / "labels"
     source.mkdir()
     pq.write_table(real_table.slice(0, 200), source / "2026-01-01.parquet")
-    first = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local")
+    delta = ["--delta-table", str(tmp_path / "delta")]
+    first = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local", *delta)
     pq.write_table(real_table.slice(200, 100), source / "2026-01-02.parquet")
-    second = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local")
+    second = kobert_label(tiny_model_dir, [source], output, "--incremental", "--engine", "local", *delta)
     assert first.returncode == second.returncode == 0, second.stderr[-2000:]
     assert "labeled 200 of 200" in first.stdout and "labeled 100 of 100" in second.stdout
+    assert "appended 200 rows" in first.stdout and "appended 100 rows" in second.stdout, second.stdout
     assert_exactly_once(files_of(source), output)
 
 
