@@ -1,7 +1,8 @@
 """Training and evaluation reports a person would rather look at than read: `report.md` plus PNG plots.
 
-Plots use matplotlib's Agg backend (no display needed on cluster nodes). Label names are often Korean and
-many machines have no Hangul font; then the plots show label ids and the markdown maps ids to names.
+Plots use matplotlib's Agg backend (no display needed on cluster nodes). Label names are often Korean: plots
+draw them with an installed Hangul font or the NanumGothic that `koreanize-matplotlib` ships; without either
+(the package removed) they show label ids, and the markdown maps ids to names.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _pyplot():
 def _hangul_font() -> str | None:
     from matplotlib import font_manager
 
+    _register_bundled_font(font_manager)
     for name in HANGUL_FONTS:
         try:
             font_manager.findfont(name, fallback_to_default=False)
@@ -36,6 +38,19 @@ def _hangul_font() -> str | None:
         except ValueError:
             continue
     return None
+
+
+def _register_bundled_font(font_manager) -> None:
+    """Make NanumGothic from the `koreanize-matplotlib` package known to matplotlib, without importing that
+    package (its import changes matplotlib's global defaults). Most servers have no Hangul font installed."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        font = Path(folder) / "fonts" / "NanumGothic.ttf"
+        if font.exists():
+            font_manager.fontManager.addfont(str(font))
 
 
 def plot_labels(labels: Sequence[str]) -> tuple[list[str], dict]:

@@ -44,3 +44,10 @@ def test_step_loss_curves_are_plotted(tmp_path):
     best_eval = classification_metrics([0, 1], [0, 1], ["neg", "pos"])
     write_training_report(tmp_path, {"history": history, "best": history[-1], "best_eval": best_eval})
     assert (tmp_path / "training_curves.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_korean_label_names_are_drawn_with_a_hangul_font():
+    from kobert_ops.report import plot_labels
+
+    ticks, font = plot_labels(["부정", "긍정"])
+    assert ticks == ["부정", "긍정"] and font  # the bundled NanumGothic (koreanize-matplotlib) is a dependency
