@@ -49,7 +49,7 @@ def label(config: LabelConfig) -> int:
     else:
         print(summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id, model=config.model,
                            model_version=result.model_version, files=result.files, seconds=result.seconds,
-                           engine=result.engine))
+                           engine=result.engine, report=result.manifest["runs"][-1].get("report")))
     if result.delta is not None:
         print(delta_line(result.delta))
     return 0

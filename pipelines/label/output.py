@@ -3,6 +3,7 @@
     OUTPUT/_SUCCESS                          manifest, written last (pipelines/label/manifest.py)
     OUTPUT/run_id=<run>/[<col>=<v>/]*.parquet labeled rows of one run (Hive partitions)
     OUTPUT/_rejected/run_id=<run>/*.parquet  rows that could not be labeled, with a reason
+    OUTPUT/_reports/run_id=<run>/            report.md, label_distribution.png, label_stats.json
     OUTPUT/_staging/<run>/                   files of a run in progress (never read)
     OUTPUT/_LOCK                             held while a run works on OUTPUT
 
@@ -22,8 +23,9 @@ from pipelines.cli import UserError
 from pipelines.label.manifest import SUCCESS, Manifest, read_manifest, remove_manifest
 from pipelines.label.write import LABELED_DIR, REJECTED_DIR
 
-RUN_PREFIX, REJECTED, STAGING, LOCK = "run_id=", "_rejected", "_staging", "_LOCK"
-OURS = (SUCCESS, SUCCESS + ".tmp", REJECTED, STAGING, LOCK)
+RUN_PREFIX, REJECTED, REPORTS, STAGING, LOCK = "run_id=", "_rejected", "_reports", "_staging", "_LOCK"
+REPORT_DIR = "report"  # inside a run's staging folder
+OURS = (SUCCESS, SUCCESS + ".tmp", REJECTED, REPORTS, STAGING, LOCK)
 
 
 @dataclass
@@ -45,6 +47,9 @@ class OutputFolder:
 
     def rejected_dir(self, run_id: str) -> str:
         return f"{self.root}/{REJECTED}/{RUN_PREFIX}{run_id}"
+
+    def report_dir(self, run_id: str) -> str:
+        return f"{self.root}/{REPORTS}/{RUN_PREFIX}{run_id}"
 
     def staging_dir(self, run_id: str) -> str:
         return f"{self.root}/{STAGING}/{run_id}"
@@ -90,11 +95,12 @@ class OutputFolder:
         for name in names:
             if name.startswith(RUN_PREFIX) and name not in keep or name in (STAGING, SUCCESS + ".tmp"):
                 self.fs.rm(f"{self.root}/{name}", recursive=True)
-        rejected_root = f"{self.root}/{REJECTED}"
-        if self.fs.exists(rejected_root):
-            for path in self.fs.ls(rejected_root, detail=False):
-                if path.rstrip("/").rsplit("/", 1)[-1] not in keep:
-                    self.fs.rm(path, recursive=True)
+        for per_run in (REJECTED, REPORTS):
+            per_run_root = f"{self.root}/{per_run}"
+            if self.fs.exists(per_run_root):
+                for path in self.fs.ls(per_run_root, detail=False):
+                    if path.rstrip("/").rsplit("/", 1)[-1] not in keep:
+                        self.fs.rm(path, recursive=True)
 
     def prepare(self, incremental: bool, overwrite: bool) -> Manifest | None:
         """Make OUTPUT ready for a run: delete debris of interrupted runs; return the manifest, if complete."""
@@ -118,8 +124,12 @@ class OutputFolder:
             self._move(f"{staging}/{LABELED_DIR}/{relative}", f"{self.run_dir(run_id)}/{relative}")
         for relative in rejected_files:
             self._move(f"{staging}/{REJECTED_DIR}/{relative}", f"{self.rejected_dir(run_id)}/{relative}")
+        report = f"{staging}/{REPORT_DIR}"
+        if self.fs.exists(report):
+            for path in self.fs.ls(report, detail=False):
+                self._move(path, f"{self.report_dir(run_id)}/{path.rstrip('/').rsplit('/', 1)[-1]}")
         for old in replace_runs:
-            for path in (self.run_dir(old), self.rejected_dir(old)):
+            for path in (self.run_dir(old), self.rejected_dir(old), self.report_dir(old)):
                 if self.fs.exists(path):
                     self.fs.rm(path, recursive=True)
         if self.fs.exists(f"{self.root}/{STAGING}"):

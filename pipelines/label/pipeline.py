@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipelines.label.config import LabelConfig
 from pipelines.label.manifest import Manifest
-from pipelines.label.output import OutputFolder
+from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
 from pipelines.label.predict import LabelPredictor
 from pipelines.label.read import list_input_files, read_local, read_ray
 from pipelines.label.summary import RunStats
@@ -125,6 +125,8 @@ def run_label(config: LabelConfig) -> RunResult:
         manifest = Manifest(output=config.output, model={k: v for k, v in model.items() if k != "directory"},
                             columns=columns, runs=(previous.runs if extend else []) + [run])
         replace = previous.run_ids() if previous is not None and not extend else []
+        if stage_report(output, run_id, config, model["model_version"], stats, labeled - checked):
+            run["report"] = f"{REPORTS}/{RUN_PREFIX}{run_id}/report.md"
         run["timings"]["total_s"] = round(time.time() - started, 3)
         run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
         output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest, replace_runs=replace)
@@ -133,6 +135,29 @@ def run_label(config: LabelConfig) -> RunResult:
                          manifest.to_json(), delta)
     finally:
         output.release_lock()
+
+
+def stage_report(output: OutputFolder, run_id: str, config: LabelConfig, model_version: str, stats: RunStats,
+                 seconds: float) -> bool:
+    """Write the run's report (label distribution plot, score histograms) into its staging folder, for the
+    commit to move into place. A report that fails to draw is logged, not fatal: the labels matter more."""
+    import tempfile
+
+    from kobert_ops.label_report import write_label_report
+
+    try:
+        with tempfile.TemporaryDirectory() as local:
+            write_label_report(local, run_id=run_id, counts=dict(stats.labels), score_histograms=stats.score_histograms,
+                               reasons=dict(stats.reasons), truncated=stats.truncated, seconds=seconds,
+                               model=config.model, model_version=model_version)
+            target = f"{output.staging_dir(run_id)}/{REPORT_DIR}"
+            output.fs.makedirs(target, exist_ok=True)
+            for path in Path(local).iterdir():
+                output.fs.put_file(str(path), f"{target}/{path.name}")
+        return True
+    except Exception as error:  # noqa: BLE001 - see docstring
+        log.warning("could not write the run report: %s", error)
+        return False
 
 
 def sync_delta_table(config: LabelConfig, output: OutputFolder, manifest: Manifest):

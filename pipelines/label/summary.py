@@ -21,6 +21,7 @@ class RunStats:
     truncated: int = 0
     labels: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    score_histograms: dict[str, list[int]] = field(default_factory=dict)
     labeled_files: list[str] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
@@ -38,6 +39,9 @@ class RunStats:
             self.truncated += row["rows_truncated"]
             self.labels.update(json.loads(row["label_counts"]))
             self.reasons.update(json.loads(row["reason_counts"]))
+            for name, counts in json.loads(row["score_histograms"]).items():
+                known = self.score_histograms.setdefault(name, [0] * len(counts))
+                self.score_histograms[name] = [a + b for a, b in zip(known, counts)]
             self.labeled_files.extend(row["labeled_files"])
             self.rejected_files.extend(row["rejected_files"])
 
@@ -54,7 +58,7 @@ class RunStats:
 
 
 def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model_version: str,
-                 files: int, seconds: float, engine: str) -> str:
+                 files: int, seconds: float, engine: str, report: str | None = None) -> str:
     """The end-of-run summary: rows, rate, label distribution and where things went."""
     lines = [
         f"labeled {stats.labeled:,} of {stats.rows:,} rows from {files} file(s) in {seconds:.1f}s "
@@ -70,5 +74,7 @@ def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model
     lines.append(f"  rejected    {stats.rejected:,} rows ({reasons})")
     lines.append(f"  output      {output}/run_id={run_id}/ ({len(stats.labeled_files)} files)")
     lines.append(f"  rejected to {output}/_rejected/run_id={run_id}/ ({len(stats.rejected_files)} files)")
+    if report:
+        lines.append(f"  report      {output}/{report} (label distribution and score plots)")
     lines.append(f"  manifest    {output}/_SUCCESS")
     return "\n".join(lines)

@@ -31,7 +31,9 @@ SUMMARY_SCHEMA = pa.schema([
     ("rows_truncated", pa.int64()),
     ("label_counts", pa.string()),  # JSON {label_name: rows}
     ("reason_counts", pa.string()),  # JSON {reason: rows}
+    ("score_histograms", pa.string()),  # JSON {label_name: [rows per score bin]}, SCORE_BINS bins over [0, 1]
 ])
+SCORE_BINS = 20
 
 
 def labeled_table(batch: pa.Table, *, id_column: str, pass_through: list[str], partition_column: str | None,
@@ -80,7 +82,17 @@ def write_batch(batch: pa.Table, *, fs, staging: str, id_column: str, pass_throu
         "rows_truncated": int(np.count_nonzero(labeled.column(TRUNCATED).to_numpy(zero_copy_only=False))),
         "label_counts": json.dumps(label_counts, ensure_ascii=False),
         "reason_counts": json.dumps(reason_counts),
+        "score_histograms": json.dumps(score_histograms(labeled), ensure_ascii=False),
     }], schema=SUMMARY_SCHEMA)
+
+
+def score_histograms(labeled: pa.Table) -> dict[str, list[int]]:
+    """Rows per bin of `score` (the chosen label's probability), per label: how sure the model was."""
+    if labeled.num_rows == 0:
+        return {}
+    names = np.asarray(labeled.column(LABEL_NAME).to_pylist(), dtype=object)
+    bins = np.minimum((labeled.column(SCORE).to_numpy() * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+    return {str(name): np.bincount(bins[names == name], minlength=SCORE_BINS).tolist() for name in np.unique(names)}
 
 
 def _write(table: pa.Table, fs, base_dir: str, partition_column: str | None, rows_per_file: int) -> list[str]:

@@ -3,6 +3,7 @@ over interrupted output, incremental runs, and refusals that protect existing da
 
 import json
 import shutil
+from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
@@ -25,6 +26,12 @@ def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_pa
     assert manifest["rows"] == {"read": 1219, "labeled": labeled.num_rows, "rejected": rejected.num_rows}
     assert [f["path"] for f in manifest["input_files"]] == [str(p) for p in files_of(messy_input)]
     assert manifest["model"]["labels"] == ["부정", "긍정"] and result.run_id == manifest["run_id"]
+    report = output / manifest["runs"][0]["report"]
+    stats = json.loads((report.parent / "label_stats.json").read_text())
+    assert stats["label_counts"] == dict(Counter(labeled["label_name"].to_pylist()))
+    assert {name: sum(bins) for name, bins in stats["score_histograms"].items()} == stats["label_counts"]
+    assert stats["reject_reasons"] == dict(Counter(rejected["reason"].to_pylist()))
+    assert (report.parent / "label_distribution.png").stat().st_size > 10_000 and "![label distribution]" in report.read_text()
 
 
 def test_rerun_over_interrupted_output_replaces_it(tiny_model_dir, messy_input, tmp_path):
@@ -49,6 +56,7 @@ def test_complete_output_is_kept_unless_overwrite(tiny_model_dir, messy_input, t
     second = run_label(config(tiny_model_dir, messy_input, output, overwrite=True))
     assert_exactly_once(files_of(messy_input), output)
     assert [p.name for p in output.glob("run_id=*")] == [f"run_id={second.run_id}"] != [f"run_id={first.run_id}"]
+    assert [p.name for p in (output / "_reports").iterdir()] == [f"run_id={second.run_id}"]
 
 
 def test_incremental_labels_each_file_once(tiny_model_dir, real_table, tmp_path):
