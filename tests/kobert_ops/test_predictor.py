@@ -74,3 +74,13 @@ def test_unavailable_cuda_is_a_clear_error(tiny_model_dir):
         pytest.skip("a GPU is present: nothing to refuse")
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         Predictor(tiny_model_dir, device="cuda")
+
+
+def test_cpu_full_bf16_uses_the_fused_forward_and_autocast_does_not(tiny_model_dir):
+    from kobert_ops import fused_bert
+
+    if not fused_bert.fused_kernels_available():
+        pytest.skip("this torch build has no oneDNN")
+    assert Predictor(tiny_model_dir, device="cpu", precision="bf16-full").fused is not None
+    assert Predictor(tiny_model_dir, device="cpu", precision="bf16").fused is None
+    assert Predictor(tiny_model_dir, device="cpu", precision="fp32", fused=False).fused is None
