@@ -20,12 +20,13 @@ def _flag(field: dataclasses.Field) -> str:
     return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, config_class: type, title: str | None = None) -> None:
-    """Add one option per field of `config_class`, with its help text and default."""
+def add_dataclass_arguments(parser: argparse.ArgumentParser, config_class: type, title: str | None = None,
+                            exclude: tuple[str, ...] = ()) -> None:
+    """Add one option per field of `config_class` (but those in `exclude`), with its help text and default."""
     group = parser.add_argument_group(title or config_class.__name__, (config_class.__doc__ or "").split("\n")[0])
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
-        if not field.init or "help" not in field.metadata:
+        if not field.init or "help" not in field.metadata or field.name in exclude:
             continue
         kind = hints[field.name]
         # argparse %-formats help strings: a literal "15%" must reach it as "15%%"

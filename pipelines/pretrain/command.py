@@ -28,7 +28,7 @@ HELP = "masked-language-model pretraining of a KoBERT encoder on unlabeled text 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(parser, PretrainModelConfig, "model")
     add_dataclass_arguments(parser, PretrainDataConfig, "data")
-    add_dataclass_arguments(parser, TrainingConfig, "training")
+    add_dataclass_arguments(parser, TrainingConfig, "training", exclude=("metric",))  # always eval_mlm_loss
     add_dataclass_arguments(parser, ClusterConfig, "cluster")
 
 
