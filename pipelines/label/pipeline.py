@@ -83,7 +83,7 @@ def run_label(config: LabelConfig) -> RunResult:
         from pipelines.label.delta import require_deltalake
 
         require_deltalake()
-    warm_up(config)
+    warming = warm_up(config)
     stats = RunStats()
     fs, files = list_input_files(config.input)
     output = OutputFolder.of(config.output)
@@ -114,6 +114,8 @@ def run_label(config: LabelConfig) -> RunResult:
                             pass_through=config.pass_through, partition_column=config.partition_column,
                             model_version=model["model_version"], labeled_at=now, rows_per_file=config.rows_per_file)
         runner = label_with_ray if engine == "ray" else label_locally
+        if warming is not None:  # transformers' lazy imports are not thread-safe: let the warm-up finish first
+            warming.join()
         runner(config, fs, files, model["directory"], write_kwargs, stats)
         labeled = time.time()
         if stats.rows != stats.expected_rows:
@@ -189,11 +191,16 @@ def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files
     }
 
 
-def warm_up(config: LabelConfig) -> None:
+def warm_up(config: LabelConfig) -> threading.Thread | None:
     """Import torch and transformers (seconds) in a thread while inputs are listed and checked, when this
-    process may run the model itself (the local engine); the import is needed then and harmless otherwise."""
+    process may run the model itself (the local engine); the import is needed then and harmless otherwise.
+    Join the thread before anything else imports from transformers: its lazy module is not thread-safe (a
+    concurrent `from transformers import AutoConfig` failed with ImportError)."""
     if config.engine != "ray" and not os.environ.get("RAY_ADDRESS"):
-        threading.Thread(target=_import_model_code, daemon=True, name="warm-up").start()
+        thread = threading.Thread(target=_import_model_code, daemon=True, name="warm-up")
+        thread.start()
+        return thread
+    return None
 
 
 def _import_model_code() -> None:
