@@ -14,6 +14,7 @@ from pipelines.pretrain.data import masked_batches
 from pipelines.train import checkpoint as checkpoints
 from pipelines.train.loop import (all_reduce_sum, gather_fingerprints, loss_curve, maybe_inject_fault,
                                   prepare_training, run_epoch, setup_worker, to_device)
+from pipelines.train.progress import EpochProgress, expected_steps
 
 log = logging.getLogger(__name__)
 METRIC = "eval_mlm_loss"
@@ -70,8 +71,11 @@ def pretrain_loop_per_worker(config: dict) -> None:
 
     for epoch in range(start_epoch + 1, training.epochs + 1):
         started = time.perf_counter()
+        progress = EpochProgress(epoch, expected_steps(job.train_rows, world_size, training.batch_size,
+                                                       training.max_steps_per_epoch), world_size, rank == 0)
         trained = run_epoch(model, batches("train", training.seed * 1000 + epoch * 10 + rank), optimizer, scheduler,
-                            training.max_grad_norm, autocast, device, world_size, training.max_steps_per_epoch)
+                            training.max_grad_norm, autocast, device, world_size, training.max_steps_per_epoch,
+                            progress)
         train_seconds = time.perf_counter() - started
         curve = loss_curve(trained["step_losses"], global_step)
         global_step += trained["steps"]

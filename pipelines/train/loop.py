@@ -24,6 +24,7 @@ import numpy as np
 from pipelines.train import checkpoint as checkpoints
 from pipelines.train.config import TrainJob
 from pipelines.train.data import worker_batches
+from pipelines.train.progress import EpochProgress, expected_steps
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,9 @@ def to_device(batch: dict[str, np.ndarray], device) -> dict:
 
 
 def run_epoch(model, batches, optimizer, scheduler, max_grad_norm: float, autocast, device, world_size: int,
-              max_steps: int | None = None) -> dict:
+              max_steps: int | None = None, progress=None) -> dict:
     """One pass of optimizer steps; returns the global mean loss, row and step counts, and this rank's
-    per-step losses (for the loss curve)."""
+    per-step losses (for the loss curve). `progress` (an `EpochProgress`) hears of every step."""
     import torch
 
     model.train()
@@ -124,6 +125,8 @@ def run_epoch(model, batches, optimizer, scheduler, max_grad_norm: float, autoca
         loss_sum += step_losses[-1] * count
         rows += count
         steps += 1
+        if progress is not None:
+            progress.step(steps, rows, step_losses[-1])
     total_loss, total_rows = all_reduce_sum(np.array([loss_sum, rows], dtype=np.float64), world_size)
     return {"train_loss": float(total_loss / max(total_rows, 1)), "train_samples": int(total_rows), "steps": steps,
             "step_losses": step_losses}
@@ -274,8 +277,11 @@ def train_loop_per_worker(config: dict) -> None:
     for epoch in range(start_epoch + 1, training.epochs + 1):
         started = time.perf_counter()
         seed = training.seed * 1000 + epoch * 10 + rank  # a different row order per epoch and rank
+        progress = EpochProgress(epoch, expected_steps(job.train_rows, world_size, training.batch_size,
+                                                       training.max_steps_per_epoch), world_size, rank == 0)
         trained = run_epoch(model, batches("train", seed, training.batch_size), optimizer, scheduler,
-                            training.max_grad_norm, autocast, device, world_size, training.max_steps_per_epoch)
+                            training.max_grad_norm, autocast, device, world_size, training.max_steps_per_epoch,
+                            progress)
         train_seconds = time.perf_counter() - started
         curve = loss_curve(trained["step_losses"], global_step)
         global_step += trained["steps"]
