@@ -4,9 +4,11 @@
     python bench/label_throughput.py --parts scale --presets tiny,small --repeats 1,4
     python bench/label_throughput.py                              # both (the scale part takes long)
 
-`compare` times two processes from start to exit on the same `base`-preset model and the same real
-reviews: the baseline (plain `transformers`: batches of 64 in input order, padded to the longest, fp32,
-`inference_mode`) and `kobert label` (its default settings; exit comes after `_SUCCESS` is written).
+`compare` times processes from start to exit on the same `base`-preset model and the same real reviews:
+the baseline (plain `transformers`: batches of 64 in input order, padded to the longest, fp32,
+`inference_mode`) and `kobert label` in each `--variants` entry (default: its default settings, and
+`--precision int8`; exit comes after `_SUCCESS` is written). The CPU model and whether it has bf16 units
+are recorded with every figure: `--precision auto` means bf16 on AMX CPUs and fp32 on AVX2-only ones.
 `scale` runs `kobert label` over all NSMC reviews (repeats=1) and the corpus repeated (repeats=4: 2.6M rows,
 symlinks, no copy), recording rows/s and the peak resident memory of the whole process tree (driver, Ray
 services and workers; summed RSS, so shared object-store pages may count more than once).
@@ -159,15 +161,16 @@ def baseline_main(model: str, input_path: str) -> None:
                       "compute_rows_per_s": round(len(texts) / (done - loaded), 1)}))
 
 
-def compare(rows: int, label_args: list[str]) -> dict:
-    """Baseline and `kobert label`, each a fresh process; ours runs before and after the baseline so that
-    load from other jobs on a shared machine shows as a spread instead of skewing the ratio one way."""
+def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) -> dict:
+    """Baseline and `kobert label` (each variant: its own extra options), each a fresh process; every variant
+    runs before and after the baseline so that load from other jobs on a shared machine shows as a spread
+    instead of skewing the ratio one way."""
     model, sample = prepare_model("base"), prepare_sample(rows)
-    output = OUT / "labels" / "compare"
 
-    def ours() -> dict:
+    def ours(name: str, extra: list[str]) -> dict:
+        output = OUT / "labels" / f"compare-{name}"
         command = [KOBERT, "label", "--model", str(model), "--input", str(sample), "--output", str(output),
-                   "--no-progress", *label_args] + (["--overwrite"] if (output / "_SUCCESS").exists() else [])
+                   "--no-progress", *label_args, *extra] + (["--overwrite"] if (output / "_SUCCESS").exists() else [])
         run = timed(command)
         manifest = json.loads((output / "_SUCCESS").read_text())
         return {**{k: v for k, v in run.items() if k != "stdout"}, "rows_per_s": round(rows / run["wall_s"], 1),
@@ -175,18 +178,21 @@ def compare(rows: int, label_args: list[str]) -> dict:
                 "summary": run["stdout"].strip().splitlines()[0],
                 "command": " ".join(c for c in command[1:] if c != "--overwrite")}
 
-    before = ours()
+    before = {name: ours(name, extra) for name, extra in variants.items()}
     baseline = timed([sys.executable, __file__, "baseline", str(model), str(sample)])
     inner = json.loads(baseline.pop("stdout").strip().splitlines()[-1])
-    after = ours()
-    best = min(before, after, key=lambda run: run["wall_s"])
-    worst = max(before, after, key=lambda run: run["wall_s"])
+    after = {name: ours(name, extra) for name, extra in variants.items()}
+    results = {}
+    for name in variants:
+        best = min(before[name], after[name], key=lambda run: run["wall_s"])
+        worst = max(before[name], after[name], key=lambda run: run["wall_s"])
+        results[name] = {**best, "runs_wall_s": [before[name]["wall_s"], after[name]["wall_s"]],
+                         "speedup_end_to_end": round(baseline["wall_s"] / best["wall_s"], 2),
+                         "speedup_end_to_end_slower_run": round(baseline["wall_s"] / worst["wall_s"], 2)}
     return {
         "model": "base preset (random weights, 92M parameters)", "rows": rows,
         "baseline": {**baseline, "rows_per_s": round(rows / baseline["wall_s"], 1), **inner},
-        "kobert_label": {**best, "runs_wall_s": [before["wall_s"], after["wall_s"]]},
-        "speedup_end_to_end": round(baseline["wall_s"] / best["wall_s"], 2),
-        "speedup_end_to_end_slower_run": round(baseline["wall_s"] / worst["wall_s"], 2),
+        "kobert_label": results,
     }
 
 
@@ -216,8 +222,26 @@ def scale(presets: list[str], repeats: list[int], label_args: list[str]) -> list
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg(), "processor": platform.processor()}
+    """Where a figure was measured. The CPU's matrix units decide which precision `auto` picks (bf16 on AMX,
+    fp32 on AVX2-only CPUs), so they are part of every result."""
+    import torch
+
+    from kobert_ops.predictor import bf16_is_fast
+
+    model_name = ""
+    try:
+        model_name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model_name or platform.processor(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": bf16_is_fast("cpu"),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg()}
+
+
+def describe(m: dict) -> str:
+    units = "bf16 units (AMX/AVX-512-bf16)" if m.get("bf16_units") else "no bf16 units"
+    return f"{m['cpus']} CPUs ({m.get('cpu_model') or 'model not recorded'}, {m.get('cpu_capability', '?')}, {units})"
 
 
 def write_results(results: dict) -> None:
@@ -233,24 +257,27 @@ def write_results(results: dict) -> None:
     lines = ["# Labeling throughput", "", f"Written by `bench/label_throughput.py`; raw figures in `{path.name}`.", ""]
     if "compare" in merged:
         c = merged["compare"]
+        runs = c["kobert_label"] if "engine" not in c["kobert_label"] else {"default": {**c["kobert_label"], **{
+            k: c[k] for k in ("speedup_end_to_end", "speedup_end_to_end_slower_run") if k in c}}}
         lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews)", "",
-                  f"Measured {c['measured_at']} on {c['machine']['cpus']} CPUs, load average at start "
+                  f"Measured {c['measured_at']} on {describe(c['machine'])}, load average at start "
                   f"{c['machine']['load_average_at_start'][0]:.1f}.", "",
-                  "| | wall s (process start → exit) | rows/s | peak RSS GiB | note |", "|---|---|---|---|---|",
+                  "| | wall s (process start → exit) | rows/s | speed-up | peak RSS GiB | note |",
+                  "|---|---|---|---|---|---|",
                   f"| baseline: in order, batch 64, fp32 | {c['baseline']['wall_s']} | {c['baseline']['rows_per_s']} | "
-                  f"{c['baseline']['peak_rss_gib']} | compute only: {c['baseline']['compute_rows_per_s']} rows/s |",
-                  f"| `kobert label` ({c['kobert_label']['engine']} engine) | {c['kobert_label']['wall_s']} | "
-                  f"{c['kobert_label']['rows_per_s']} | {c['kobert_label']['peak_rss_gib']} | until `_SUCCESS`; "
-                  f"runs before/after the baseline: {c['kobert_label'].get('runs_wall_s')} s |", "",
-                  f"**Speed-up end to end: {c['speedup_end_to_end']}×** ({c.get('speedup_end_to_end_slower_run')}× "
-                  f"with the slower of our two runs). Command: `{c['kobert_label']['command']}`", "",
-                  "Both processes load the same model; the baseline's labels come from fp32, ours from bf16, so "
-                  "rows whose two probabilities are within ~0.005 of each other may get the other label "
-                  "(random weights put many rows there; a trained model few).", ""]
+                  f"1.00× | {c['baseline']['peak_rss_gib']} | compute only: {c['baseline']['compute_rows_per_s']} rows/s |"]
+        lines += [f"| `kobert label` {name} ({run['engine']} engine) | {run['wall_s']} | {run['rows_per_s']} | "
+                  f"**{run['speedup_end_to_end']}×** ({run['speedup_end_to_end_slower_run']}× slower run) | "
+                  f"{run['peak_rss_gib']} | until `_SUCCESS`; runs before/after the baseline: {run['runs_wall_s']} s; "
+                  f"`{run['command']}` |" for name, run in runs.items()]
+        lines += ["", "Both processes load the same model. `default` is `--precision auto`: bf16 weights on CPUs with "
+                  "bf16 units, fp32 elsewhere; `int8` quantizes the linear layers. Rows whose two probabilities lie "
+                  "within the precision's error of each other may get the other label (random weights put many "
+                  "rows there; a trained model few).", ""]
     if "scale" in merged:
         s = merged["scale"]
         lines += ["## At scale (`kobert label`, Ray engine)", "",
-                  f"Latest measured {s['measured_at']} on {s['machine']['cpus']} CPUs (each row: its own `measured_at`"
+                  f"Latest measured {s['measured_at']} on {describe(s['machine'])} (each row: its own `measured_at`"
                   " in the JSON). The machine was shared with other jobs; load average at each start is recorded.", "",
                   "| preset | input | rows | wall s | rows/s | peak PSS GiB (tree) | peak RSS GiB (tree) |",
                   "|---|---|---|---|---|---|---|"]
@@ -272,11 +299,16 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,small", help="presets for the scale part")
     parser.add_argument("--repeats", default="1,4", help="corpus repeats for the scale part (4 → 2.6M rows)")
     parser.add_argument("--label-args", default="", help="extra `kobert label` options, space-separated")
+    parser.add_argument("--variants", default="default=;int8=--precision int8",
+                        help="`kobert label` variants for the comparison: NAME=OPTIONS, separated by ';'")
     args = parser.parse_args()
     parts, label_args = args.parts.split(","), args.label_args.split()
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if "compare" in parts:
-        write_results({"compare": {**compare(args.rows, label_args), "measured_at": now, "machine": machine()}})
+        variants = dict(part.split("=", 1) for part in args.variants.split(";") if part)
+        variants = {name.strip(): options.split() for name, options in variants.items()}
+        write_results({"compare": {**compare(args.rows, label_args, variants), "measured_at": now,
+                                   "machine": machine()}})
     if "scale" in parts:
         runs = scale(args.presets.split(","), [int(r) for r in args.repeats.split(",")], label_args)
         write_results({"scale": {"runs": runs, "measured_at": now, "machine": machine()}})

@@ -32,7 +32,7 @@ class EvaluateConfig:
     batch_size: int = field(default=128, metadata={"help": "rows per forward pass"})
     max_length: int = field(default=128, metadata={"help": "KoBERT ids per row; longer texts are truncated"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units", "choices": ["auto", "bf16", "fp32"]})
+    precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units, else fp32; int8: dynamic int8 quantization (CPU)", "choices": ["auto", "bf16", "fp32", "int8"]})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
 
 

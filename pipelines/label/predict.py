@@ -26,7 +26,8 @@ class LabelPredictor:
         device: `auto`, `cpu` or `cuda`.
         precision: `fp32`; `bf16` (autocast: fp32 weights, matmuls in bf16); `bf16-full` (weights and
             activations in bf16, LayerNorm parameters fp32: ~1.5x faster than autocast on AMX CPUs, probabilities
-            within ~0.005 of fp32); `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
+            within ~0.005 of fp32); `int8` (CPU: dynamic int8 quantization of the linear layers);
+            `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
         forward_batch_size: rows per forward pass.
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
         threads: torch intra-op threads on CPU (Ray sets OMP_NUM_THREADS=1 in workers; this undoes it).

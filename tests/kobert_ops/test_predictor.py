@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kobert_ops.predictor import Predictor
+from kobert_ops.predictor import Predictor, bf16_is_fast, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +76,33 @@ def test_unavailable_cuda_is_a_clear_error(tiny_model_dir):
         Predictor(tiny_model_dir, device="cuda")
 
 
-def test_cpu_full_bf16_uses_the_fused_forward_and_autocast_does_not(tiny_model_dir):
+def test_cpu_full_bf16_uses_the_fused_forward_only_where_bf16_is_fast(tiny_model_dir, texts, predictor):
+    """oneDNN has no bf16 inner product on AVX2-only CPUs: there the stock forward must run, and work."""
     from kobert_ops import fused_bert
 
     if not fused_bert.fused_kernels_available():
         pytest.skip("this torch build has no oneDNN")
-    assert Predictor(tiny_model_dir, device="cpu", precision="bf16-full").fused is not None
+    full = Predictor(tiny_model_dir, device="cpu", precision="bf16-full", batch_size=16, max_length=64)
+    assert (full.fused is not None) == bf16_is_fast("cpu")
+    assert np.abs(full.predict(texts[:40]).probabilities - predictor.predict(texts[:40]).probabilities).max() < 0.02
     assert Predictor(tiny_model_dir, device="cpu", precision="bf16").fused is None
     assert Predictor(tiny_model_dir, device="cpu", precision="fp32", fused=False).fused is None
+    assert Predictor(tiny_model_dir, device="cpu", precision="int8").fused is None
+
+
+def test_int8_quantizes_every_linear_layer_and_stays_close(tiny_model_dir, texts, predictor):
+    int8 = Predictor(tiny_model_dir, device="cpu", precision="int8", batch_size=16, max_length=64)
+    linears = [m for m in int8.model.modules() if type(m) is torch.nn.Linear]
+    quantized = [m for m in int8.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert not linears and len(quantized) >= 2 * 6 + 2  # per layer: Q, K, V, O, FFN in/out; pooler, classifier
+    result = int8.predict(texts)
+    reference = predictor.predict(texts)
+    assert np.abs(result.probabilities - reference.probabilities).max() < 0.05
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert int8.labels == predictor.labels
+
+
+def test_int8_is_cpu_only():
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve_precision("int8", "cuda")
+    assert resolve_precision("int8", "cpu") == "int8"
