@@ -29,7 +29,7 @@ class RecipeConfig:
     output: str = field(default="artifacts/nsmc", metadata={"help": "folder for data, pretrained encoder, model and summary"})
     input: str | None = field(default=None, metadata={"help": "raw reviews Parquet (default: $KOBERT_SHARED/data/nsmc/reviews.parquet)"})
     preset: str = field(default="small", metadata={"help": "encoder size", "choices": ["tiny", "small", "base"]})
-    pretrain_epochs: int = field(default=1, metadata={"help": "MLM epochs over all reviews but the test split's (0: fine-tune from random weights)"})
+    pretrain_epochs: int | None = field(default=None, metadata={"help": "MLM epochs over all reviews but the test split's (0: fine-tune from random weights; default: 1 where training runs in bf16 (GPU, AMX CPU), 0 on fp32-only CPUs, whose MLM epoch alone outlasts the 90 minutes)"})
     pretrain_max_steps: int | None = field(default=None, metadata={"help": "cap MLM optimizer steps per epoch (time budget)"})
     epochs: int = field(default=2, metadata={"help": "fine-tuning epochs"})
     learning_rate: float = field(default=5e-4, metadata={"help": "peak fine-tuning learning rate (a small encoder pretrained on 650k reviews needs far more than BERT-base's 5e-5)"})
@@ -83,6 +83,8 @@ def run_recipe(config: RecipeConfig) -> dict:
                      train_table["label"].to_numpy(), test_table["text"].to_pylist(), test_table["label"].to_numpy())
 
     model = config.preset
+    if config.pretrain_epochs is None:
+        config.pretrain_epochs = default_pretrain_epochs()
     if config.pretrain_epochs > 0:
         job = PretrainJob(
             model=PretrainModelConfig(model=config.preset),
@@ -121,3 +123,18 @@ def run_recipe(config: RecipeConfig) -> dict:
     }
     (root / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
+
+
+def default_pretrain_epochs() -> int:
+    """1 MLM epoch where training runs in bf16 (a GPU, or a CPU with AMX/AVX-512-bf16), else 0.
+
+    Measured on 2 cores: the small preset trains at ~250 samples/s in bf16 on Sapphire Rapids (AMX) but ~100 in
+    fp32 on an AVX2-only EPYC, where one MLM epoch over ~630k reviews would take ~100 minutes by itself; the
+    recipe's 90 minutes then go to fine-tuning.
+    """
+    import torch
+
+    from kobert_ops.predictor import bf16_is_fast
+
+    return 1 if torch.cuda.is_available() or bf16_is_fast("cpu") else 0
+
