@@ -32,8 +32,8 @@ class LabelConfig:
     device: str = field(default="auto", metadata={"help": "where the model runs", "choices": ["auto", "cpu", "cuda"]})
     precision: str = field(default="auto", metadata={
         "help": "bf16: autocast (fp32 weights); bf16-full: bf16 weights and activations (faster; probabilities "
-                "within ~0.005 of fp32); int8: dynamic int8 quantization on CPU (~1.9x fp32 on AVX2 CPUs, which "
-                "have no bf16 units; probabilities within ~0.01); auto: bf16-full where the hardware has bf16 "
+                "within ~0.005 of fp32); int8: dynamic int8 quantization on CPU (1.4-1.9x fp32 on AVX2 CPUs, which "
+                "have no bf16 units; probabilities within ~0.02); auto: bf16-full where the hardware has bf16 "
                 "units (AMX, CUDA), else fp32",
         "choices": ["auto", "fp32", "bf16", "bf16-full", "int8"]})
     threads_per_actor: int = field(default=0, metadata={"help": "torch CPU threads per model actor (0: cores / actors)"})
