@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -110,8 +109,12 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO / "bench"))
+    from label_throughput import describe, machine  # the CPU model and its units decide fp32 vs bf16
+
+    cpu = machine()
     settings = {
-        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), no GPU",
+        "machine": describe(cpu) + ", no GPU", "cpu": cpu,
         "rows": args.rows, "epochs": args.epochs, "max_length": args.max_length, "batch_size": args.batch_size,
         "command": "python bench/train_throughput.py " + " ".join(sys.argv[1:]),
     }
