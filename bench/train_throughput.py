@@ -86,16 +86,16 @@ def write(results: list[dict], settings: dict) -> None:
                      f"{r['load_avg_before_after']} |")
     lines += [
         "",
-        "The machine is shared: other jobs ran during these measurements (see the load average column; 2 cores",
+        "The machine may be shared: other jobs distort the figures (see the load average column; 2 cores",
         "means a load above 2 is contention), so figures move by tens of percent between runs. Training workers",
         "run with `OMP_WAIT_POLICY=PASSIVE` (set by `kobert train` on CPU): with spinning OpenMP threads, one",
         "worker with 2 threads on these shared cores fell to ~50-70 samples/s (tiny) instead of ~350-600.",
         "",
         "Reading: on one 2-core machine, 2 DDP workers (1 thread each) share the two cores that 1 worker uses",
         "as 2 threads, so the compute is the same; the ratio weighs the gloo all-reduce of every gradient and",
-        "data sharding against how well one process keeps 2 threads busy on small matrices. Measured here it",
-        "went both ways: 1.28x on a quiet machine, ~0.9x under heavy contention. Real scaling comes with more",
-        "cores, nodes or GPUs.",
+        "data sharding against how well one process keeps 2 threads busy on small matrices. On a Sapphire",
+        "Rapids Xeon it went both ways (1.28x quiet, ~0.9x under heavy contention); compare this table's load",
+        "column. Real scaling comes with more cores, nodes or GPUs.",
     ]
     (RESULTS / "train_throughput.md").write_text("\n".join(lines) + "\n")
 
