@@ -257,8 +257,6 @@ def write_results(results: dict) -> None:
     lines = ["# Labeling throughput", "", f"Written by `bench/label_throughput.py`; raw figures in `{path.name}`.", ""]
     if "compare" in merged:
         c = merged["compare"]
-        runs = c["kobert_label"] if "engine" not in c["kobert_label"] else {"default": {**c["kobert_label"], **{
-            k: c[k] for k in ("speedup_end_to_end", "speedup_end_to_end_slower_run") if k in c}}}
         lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews)", "",
                   f"Measured {c['measured_at']} on {describe(c['machine'])}, load average at start "
                   f"{c['machine']['load_average_at_start'][0]:.1f}.", "",
@@ -269,7 +267,7 @@ def write_results(results: dict) -> None:
         lines += [f"| `kobert label` {name} ({run['engine']} engine) | {run['wall_s']} | {run['rows_per_s']} | "
                   f"**{run['speedup_end_to_end']}×** ({run['speedup_end_to_end_slower_run']}× slower run) | "
                   f"{run['peak_rss_gib']} | until `_SUCCESS`; runs before/after the baseline: {run['runs_wall_s']} s; "
-                  f"`{run['command']}` |" for name, run in runs.items()]
+                  f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
         lines += ["", "Both processes load the same model. `default` is `--precision auto`: bf16 weights on CPUs with "
                   "bf16 units, fp32 elsewhere; `int8` quantizes the linear layers. Rows whose two probabilities lie "
                   "within the precision's error of each other may get the other label (random weights put many "

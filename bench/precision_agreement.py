@@ -29,14 +29,15 @@ def measure(model: str, texts: list[str], labels, precisions: list[str], batch_s
     import numpy as np
 
     from kobert_ops.predictor import Predictor, bf16_is_fast
+    from kobert_ops.tokenizer import KoBERTTokenizer
 
+    encoded = KoBERTTokenizer.from_pretrained(model).batch_encode(texts, max_length=max_length, padding="longest")
     runs: dict[str, dict] = {}
     for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:
         if precision.startswith("bf16") and not bf16_is_fast("cpu"):
             runs[precision] = {"skipped": "this CPU has no bf16 units: bf16 would run emulated"}
             continue
         predictor = Predictor(model, device="cpu", precision=precision, batch_size=batch_size, max_length=max_length)
-        encoded = predictor.tokenizer.batch_encode(texts, max_length=max_length, padding="longest")
         started = time.perf_counter()
         result = predictor.predict_encoded(encoded["input_ids"], encoded["valid_length"])
         seconds = time.perf_counter() - started

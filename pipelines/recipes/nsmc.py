@@ -132,9 +132,6 @@ def default_pretrain_epochs() -> int:
     Xeon (AMX; max length 128) but 120 samples/s in fp32 on an AVX2-only EPYC (max length 64), where one MLM
     epoch over ~630k reviews would take about 90 minutes by itself; the recipe's time then goes to fine-tuning.
     """
-    import torch
+    from kobert_ops.predictor import bf16_is_fast, resolve_device
 
-    from kobert_ops.predictor import bf16_is_fast
-
-    return 1 if torch.cuda.is_available() or bf16_is_fast("cpu") else 0
-
+    return 1 if bf16_is_fast(resolve_device("auto")) else 0
