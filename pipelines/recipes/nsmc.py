@@ -89,7 +89,7 @@ def run_recipe(config: RecipeConfig) -> dict:
         job = PretrainJob(
             model=PretrainModelConfig(model=config.preset),
             data=PretrainDataConfig(data=source, exclude=str(data / "test.parquet"), max_length=config.max_length,
-                                    limit=30_000 if config.quick else None),
+                                    limit=10_000 if config.quick else None),
             training=TrainingConfig(epochs=config.pretrain_epochs, batch_size=config.batch_size, seed=config.seed,
                                     max_steps_per_epoch=config.pretrain_max_steps),
             cluster=ClusterConfig(output=str(root / "pretrained"), num_workers=config.num_workers,

@@ -1,4 +1,4 @@
-"""`kobert pretrain` on real reviews: MLM loss falls, ranks stay in sync, and `kobert train` takes the result."""
+"""`kobert pretrain` on real reviews: MLM loss falls, ranks stay in sync, and a classifier starts from the result."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,7 +24,7 @@ def test_eval_holdout_is_stable_and_near_its_share(real_reviews):
 
 
 @pytest.mark.ray
-def test_pretrain_then_fine_tune(tmp_path, nsmc_path, tokenizer_dir):
+def test_pretrain_then_build_a_classifier_on_it(tmp_path, nsmc_path, tokenizer_dir):
     texts = pq.read_table(nsmc_path, columns=["text"]).slice(0, 5000)
     excluded = tmp_path / "exclude.parquet"
     pq.write_table(texts.slice(0, 500), excluded)
@@ -52,15 +51,9 @@ def test_pretrain_then_fine_tune(tmp_path, nsmc_path, tokenizer_dir):
     pretrained = load_file(str(output / "model.safetensors"))
     assert (classifier.bert.embeddings.word_embeddings.weight == pretrained["bert.embeddings.word_embeddings.weight"]).all()
 
-    data = tmp_path / "train.parquet"
-    labeled = pq.read_table(nsmc_path, columns=["text", "rating"]).slice(10_000, 3000).to_pandas()
-    labeled = labeled[labeled.rating.isin([1, 2, 3, 4, 9, 10]) & labeled.text.str.strip().astype(bool)]
-    labeled["label"] = (labeled.rating >= 9).astype("int64")
-    pq.write_table(pa.Table.from_pandas(labeled[["text", "label"]], preserve_index=False), data)
-    tuned = subprocess.run(
-        [KOBERT, "train", "--model", str(output), "--train", str(data), "--eval", str(data), "--labels", "부정,긍정",
-         "--num-workers", "1", "--epochs", "1", "--max-steps-per-epoch", "5", "--output", str(tmp_path / "clf")],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert tuned.returncode == 0, tuned.stderr[-3000:]
-    assert json.loads((tmp_path / "clf" / "config.json").read_text())["id2label"] == {"0": "부정", "1": "긍정"}
+    # `kobert train --model <this folder>` fine-tuning end to end: tests/pipelines/recipes/test_nsmc.py (the
+    # recipe pretrains, then trains from the pretrained folder); here, the classifier it builds works
+    import torch
+
+    logits = classifier(input_ids=torch.tensor([[2, 100, 3]])).logits
+    assert logits.shape == (1, 2)
