@@ -213,7 +213,8 @@ def scale(presets: list[str], repeats: list[int], label_args: list[str]) -> list
             rows = manifest["rows"]["read"]
             results.append({"preset": preset, "repeats": repeat, "rows": rows,
                             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            "load_average_at_end": os.getloadavg()[0], **{k: run[k] for k in run if k != "stdout"},
+                            "load_average_at_end": os.getloadavg()[0], "machine": machine(),
+                            **{k: run[k] for k in run if k != "stdout"},
                             "rows_per_s": round(rows / run["wall_s"], 1), "engine": manifest["runs"][-1]["engine"],
                             "command": " ".join(command[1:]), "labeled": manifest["rows"]["labeled"],
                             "rejected": manifest["rows"]["rejected"]})
@@ -242,6 +243,10 @@ def machine() -> dict:
 def describe(m: dict) -> str:
     units = "bf16 units (AMX/AVX-512-bf16)" if m.get("bf16_units") else "no bf16 units"
     return f"{m['cpus']} CPUs ({m.get('cpu_model') or 'model not recorded'}, {m.get('cpu_capability', '?')}, {units})"
+
+
+def _load(value) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "?"
 
 
 def write_results(results: dict) -> None:
@@ -275,12 +280,15 @@ def write_results(results: dict) -> None:
     if "scale" in merged:
         s = merged["scale"]
         lines += ["## At scale (`kobert label`, Ray engine)", "",
-                  f"Latest measured {s['measured_at']} on {describe(s['machine'])} (each row: its own `measured_at`"
-                  " in the JSON). The machine was shared with other jobs; load average at each start is recorded.", "",
-                  "| preset | input | rows | wall s | rows/s | peak PSS GiB (tree) | peak RSS GiB (tree) |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"Latest measured {s['measured_at']}; each row names its CPU and has its own `measured_at` in the "
+                  "JSON. The load average at the end of a run tells whether something else shared the 2 cores "
+                  "(a run alone keeps it near 2-3).", "",
+                  "| preset | input | rows | wall s | rows/s | peak PSS GiB (tree) | peak RSS GiB (tree) | load at end | CPU |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['preset']} | NSMC ×{r['repeats']} | {r['rows']:,} | {r['wall_s']} | {r['rows_per_s']} | "
-                  f"{r.get('peak_pss_gib', 'not measured')} | {r['peak_rss_gib']} |" for r in s["runs"]]
+                  f"{r.get('peak_pss_gib', 'not measured')} | {r['peak_rss_gib']} | "
+                  f"{_load(r.get('load_average_at_end'))} | {describe(r['machine']) if 'machine' in r else 'not recorded'} |"
+                  for r in s["runs"]]
         lines += ["", "PSS splits shared pages (Ray's object store) among the processes mapping them: it is the "
                   "memory the run holds. RSS counts such pages once per process.", ""]
         lines.append("")
