@@ -204,6 +204,17 @@ class Worker:
     tokenizer: object
 
 
+def precision_context(precision: str, device_type: str):
+    """The context a training step runs in: bf16 autocast for `bf16`, nothing for `fp32`.
+
+    `precision` is already resolved (`resolve_precision`): `auto` gives fp32 on CPUs without bf16 units, where
+    bf16 would be emulated and hundreds of times slower.
+    """
+    import torch
+
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+
 def setup_worker(job) -> Worker:
     """Rank, device (CUDA under NCCL, else CPU with `cpus_per_worker` threads), bf16 autocast, tokenizer."""
     import ray.train
@@ -218,7 +229,7 @@ def setup_worker(job) -> Worker:
         torch.set_num_threads(job.cluster.cpus_per_worker)
     device = ray.train.torch.get_device()
     precision = resolve_precision(job.training.precision, str(device))
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    autocast = precision_context(precision, device.type)
     return Worker(context.get_world_rank(), context.get_world_size(), device, precision, autocast,
                   KoBERTTokenizer.from_pretrained(job.tokenizer_dir))
 

@@ -11,7 +11,7 @@ from kobert_ops.predictor import resolve_precision
 from kobert_ops.tokenizer import KoBERTTokenizer
 from pipelines.train import checkpoint as checkpoints
 from pipelines.train.config import ClusterConfig, DataConfig, ModelConfig, TrainingConfig, TrainJob
-from pipelines.train.loop import build_model, evaluate, fingerprint, run_epoch
+from pipelines.train.loop import build_model, evaluate, fingerprint, precision_context, run_epoch
 from pipelines.train.report import best_entry
 
 
@@ -31,9 +31,8 @@ def _pools(frame, rows=256):
 
 
 def _training_autocast():
-    """What a training worker uses on this CPU: bf16 autocast only where bf16 has units (emulated bf16 is ~400x slower)."""
-    enabled = resolve_precision("auto", "cpu") == "bf16"
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+    """What a training worker uses on this CPU with `--precision auto`."""
+    return precision_context(resolve_precision("auto", "cpu"), "cpu")
 
 
 def _job(labels, **training):
