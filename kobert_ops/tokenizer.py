@@ -160,6 +160,11 @@ class KoBERTTokenizer:
     def vocab_size(self) -> int:
         return len(self.idx_to_token)
 
+    @property
+    def special_ids(self) -> list[int]:
+        """Ids of `[UNK]`, `[PAD]`, `[CLS]`, `[SEP]`, `[MASK]` (never masked or drawn as random MLM pieces)."""
+        return [self.token_to_idx[token] for token in SPECIAL_TOKENS]
+
     def tokenize(self, text: str, legacy: bool | None = None) -> list[str]:
         """KoBERT pieces of `text` (without `[CLS]`/`[SEP]`)."""
         return [self.idx_to_token[i] for i in self._piece_ids(text, self._mode(legacy)).tolist()]
@@ -278,3 +283,13 @@ def _find_sentencepiece_model(directory: Path) -> Path:
     if not models:
         raise FileNotFoundError(f"{directory} has a gluonnlp vocabulary but no SentencePiece *.model file")
     return models[0]
+
+
+def load_tokenizer(reference: str | os.PathLike):
+    """The tokenizer of a model directory, a tokenizer directory or a hub id.
+
+    KoBERT's own files (the legacy SentencePiece + gluonnlp pair, or the `skt/kobert-base-v1` layout) give a
+    `KoBERTTokenizer`. Every tokenizer this returns has `batch_encode(texts, max_length, padding, num_threads)`,
+    `pad_token_id`, `mask_token_id`, `vocab_size`, `special_ids` and `save_pretrained(directory)`.
+    """
+    return KoBERTTokenizer.from_pretrained(reference)
