@@ -65,6 +65,7 @@ def bucketed_batches(
     text_column: str,
     label_column: str,
     rng: np.random.Generator | None = None,
+    pad_id: int = KOBERT_PAD_ID,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Turn pools of raw rows into padded, length-bucketed batches.
 
@@ -72,6 +73,7 @@ def bucketed_batches(
         pools: dict batches with at least `text_column` and `label_column` (e.g. Ray Data `iter_batches`).
         encode: `texts -> KoBERTTokenizer.batch_encode(...)`-style dict with `input_ids` and `valid_length`.
         rng: shuffles within and across buckets (training); None keeps a deterministic order (evaluation).
+        pad_id: the tokenizer's padding id (KoBERT's 1 by default; ELECTRA's is 0).
 
     Yields:
         `input_ids`, `attention_mask` (int64, `(B, T)`) and `labels` (int64, `(B,)`).
@@ -86,6 +88,6 @@ def bucketed_batches(
         labels = np.asarray(pool[label_column], dtype=np.int64)
         encoded = encode(texts)
         for rows in bucket_batches(encoded["valid_length"], batch_size, rng):
-            batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows])
+            batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows], pad_id)
             batch["labels"] = labels[rows]
             yield batch

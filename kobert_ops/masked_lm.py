@@ -29,7 +29,8 @@ class MaskedPositionsLM(BertForMaskedLM):
                            token_type_ids=token_type_ids).last_hidden_state
         chosen = labels != IGNORE_INDEX
         logits = self.cls(hidden[chosen])
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels[chosen])
+        # a sum over at most 1: a batch with no chosen position gives a zero loss, not the NaN of an empty mean
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels[chosen], reduction="sum") / chosen.sum().clamp(min=1)
         return MaskedLMOutput(loss=loss, logits=logits)
 
     def save_pretrained(self, save_directory, *args, **kwargs):

@@ -14,6 +14,8 @@ import importlib
 import logging
 import sys
 
+from pipelines.errors import UserError
+
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, str] = {
     "init-model": "pipelines.init_model",
@@ -26,10 +28,6 @@ COMMANDS: dict[str, str] = {
     "evaluate": "pipelines.evaluate",
     "submit": "cluster.submit",
 }
-
-
-class UserError(Exception):
-    """A mistake the user can fix (missing path or column, bad option); printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

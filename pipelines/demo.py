@@ -68,7 +68,7 @@ def fine_tune_demo_model(config: DemoConfig, source: Path, model: Path) -> Path:
     import pyarrow.parquet as pq
 
     from pipelines.prepare import PrepareConfig, prepare
-    from pipelines.train.command import train
+    from pipelines.train.run import train
     from pipelines.train.config import ClusterConfig, DataConfig, ModelConfig, TrainingConfig, TrainJob
 
     work = Path(config.artifacts) / "demo"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from pipelines.train.config import ClusterConfig, TrainingConfig
+from pipelines.core.config import ClusterConfig, TrainingConfig
 
 SCRATCH_LEARNING_RATE = 5e-4  # MLM from random weights; 1e-3 diverges more often on small batches
 
@@ -14,8 +14,8 @@ SCRATCH_LEARNING_RATE = 5e-4  # MLM from random weights; 1e-3 diverges more ofte
 class PretrainModelConfig:
     """Model to pretrain."""
 
-    model: str = field(default="small", metadata={"help": "a preset (tiny, small, base: random init), or a model directory / hub id to continue pretraining"})
-    tokenizer: str | None = field(default=None, metadata={"help": "KoBERT tokenizer directory or hub id (default: the model directory if it has one, else $KOBERT_SHARED/kobert)"})
+    model: str = field(default="small", metadata={"help": "a preset (tiny, small, base: random init, KoBERT vocabulary), or a model directory / hub id (BERT, RoBERTa, ELECTRA) to continue pretraining"})
+    tokenizer: str | None = field(default=None, metadata={"help": "tokenizer directory or hub id (default: the model's own; for a preset, $KOBERT_SHARED/kobert)"})
 
 
 @dataclass

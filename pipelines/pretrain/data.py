@@ -41,28 +41,32 @@ def masked_batches(shard, tokenizer, column: str, batch_size: int, max_length: i
                    mask_probability: float, seed: int | None) -> Iterator[dict[str, np.ndarray]]:
     """Length-bucketed, MLM-corrupted batches (`input_ids`, `attention_mask`, `labels` with -100).
 
-    `seed` None gives a deterministic pass (evaluation: same masks every epoch, so losses compare).
+    `seed` None is evaluation: every text is masked by a draw seeded from the text itself, so the eval loss
+    of one model is the same whichever rank or epoch scores a row.
     """
     import torch
 
     from kobert_ops.batching import bucket_batches as bucket, pad_batch
-    from kobert_ops.masking import mask_tokens
-    from kobert_ops.tokenizer import SPECIAL_TOKENS
+    from kobert_ops.masking import mask_rows_by_text, mask_tokens
 
-    special_ids = [tokenizer.token_to_idx[token] for token in SPECIAL_TOKENS]
+    special_ids = tokenizer.special_ids
     pool_rows = batch_size * bucket_batches
     shuffle = {} if seed is None else {"local_shuffle_buffer_size": pool_rows * 2, "local_shuffle_seed": seed}
     rng = None if seed is None else np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(1234 if seed is None else seed)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
     for pool in shard.iter_batches(batch_size=pool_rows, batch_format="numpy", **shuffle):
         texts = [str(text) for text in pool[column]]
         if not texts:
             continue
         encoded = tokenizer.batch_encode(texts, max_length=max_length, num_threads=1)
         for rows in bucket(encoded["valid_length"], batch_size, rng):
-            batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows])
-            corrupted, labels = mask_tokens(torch.from_numpy(batch["input_ids"]), special_ids,
-                                            tokenizer.mask_token_id, tokenizer.vocab_size,
-                                            probability=mask_probability, generator=generator)
-            yield {"input_ids": corrupted.numpy(), "attention_mask": batch["attention_mask"],
-                   "labels": labels.numpy()}
+            batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows], tokenizer.pad_token_id)
+            ids = torch.from_numpy(batch["input_ids"])
+            if generator is None:
+                corrupted, labels = mask_rows_by_text(ids, [texts[row] for row in rows], special_ids,
+                                                      tokenizer.mask_token_id, tokenizer.vocab_size,
+                                                      probability=mask_probability)
+            else:
+                corrupted, labels = mask_tokens(ids, special_ids, tokenizer.mask_token_id, tokenizer.vocab_size,
+                                                probability=mask_probability, generator=generator)
+            yield {"input_ids": corrupted.numpy(), "attention_mask": batch["attention_mask"], "labels": labels.numpy()}

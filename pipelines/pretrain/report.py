@@ -1,4 +1,4 @@
-"""After MLM pretraining: export the lowest-eval-loss checkpoint into OUTPUT with metrics.json and report.md."""
+"""After MLM pretraining and the best encoder's export: metrics.json and report.md in OUTPUT."""
 
 from __future__ import annotations
 
@@ -6,21 +6,13 @@ import json
 from pathlib import Path
 
 from pipelines.pretrain.config import PretrainJob
-from pipelines.train import checkpoint as checkpoints
-from pipelines.train.report import best_checkpoint
 
 
-def finish(result, job: PretrainJob, eval_rows: int) -> dict:
+def finish(best: dict, history: list[dict], job: PretrainJob, eval_rows: int) -> dict:
+    """Write `metrics.json` + `report.md` (with the curves) beside the exported encoder."""
     from kobert_ops.report import plot_training_curves
 
-    if result.checkpoint is None:
-        raise RuntimeError("the run finished without a checkpoint")
-    with result.checkpoint.as_directory() as directory:
-        history = checkpoints.read_history(directory)
-    best = min(history, key=lambda entry: (entry["eval_mlm_loss"], entry["epoch"]))
     output = Path(job.cluster.output)
-    with best_checkpoint(result, best["epoch"]).as_directory() as directory:
-        checkpoints.export_model(directory, output)
     summary = {
         "output": str(output),
         "objective": "masked-language-model (15% of tokens; 80% [MASK], 10% random, 10% kept)",

@@ -29,6 +29,16 @@ def read_dataset(uri: str, columns: list[str]):
     return dataset.select_columns(columns)
 
 
+def count_rows(uri: str, dataset) -> int:
+    """Rows of a Parquet file or folder, from the footers (no Ray Data job); `dataset.count()` otherwise."""
+    import pyarrow.dataset as pads
+
+    try:
+        return int(pads.dataset(uri, format="parquet").count_rows())
+    except Exception:  # a URI pyarrow cannot open by itself, or a folder with other files: let Ray Data count
+        return int(dataset.count())
+
+
 def labels_beside(uri: str) -> list[str] | None:
     """Label names from a `labels.json` next to a local data file or in a local data directory."""
     path = Path(uri)
@@ -81,4 +91,4 @@ def worker_batches(
     def encode(texts):
         return tokenizer.batch_encode(texts, max_length=max_length, padding="longest", num_threads=1)
 
-    return bucketed_batches(pools, encode, batch_size, text_column, label_column, rng)
+    return bucketed_batches(pools, encode, batch_size, text_column, label_column, rng, tokenizer.pad_token_id)

@@ -57,3 +57,17 @@ def test_saved_directory_names_the_stock_class(tmp_path):
     with torch.inference_mode():
         torch.testing.assert_close(loaded(input_ids=ids, attention_mask=attention).logits,
                                    model(input_ids=ids, attention_mask=attention).logits)
+
+
+def test_a_batch_without_masked_positions_has_a_zero_loss_not_nan():
+    import math
+
+    import torch
+
+    from kobert_ops.masked_lm import MaskedPositionsLM
+    from kobert_ops.model import bert_config
+
+    model = MaskedPositionsLM(bert_config("tiny"))
+    loss = model(input_ids=torch.tensor([[2, 100, 3]]), labels=torch.full((1, 3), -100)).loss
+    assert math.isfinite(float(loss)) and float(loss) == 0.0
+    loss.backward()  # still a graph: DDP's all-reduce sees every parameter's (zero) gradient

@@ -44,3 +44,20 @@ def test_labels_hold_originals_and_specials_untouched():
     assert not chosen[special].any()
     assert ((corrupted[chosen] >= 4) | (corrupted[chosen] == ids[chosen])).all()
     assert not torch.isin(corrupted[chosen & (corrupted != 4)], torch.tensor(SPECIALS)).any()
+
+
+def test_a_short_batch_always_gets_a_masked_position():
+    """[CLS] x [SEP] at 15%: most draws choose nothing, and a batch without targets gave a NaN loss."""
+    ids = torch.tensor([[2, 100, 3]])
+    for seed in range(50):
+        _, labels = mask_tokens(ids, [0, 1, 2, 3, 4], 4, 8002, generator=torch.Generator().manual_seed(seed))
+        assert (labels != -100).sum() >= 1 and labels[0, 0] == -100 and labels[0, 2] == -100
+
+
+def test_eval_masks_depend_on_the_text_not_on_its_batch():
+    from kobert_ops.masking import mask_rows_by_text
+
+    ids = torch.arange(5, 45).reshape(2, 20)
+    alone, alone_labels = mask_rows_by_text(ids[1:], ["둘째 리뷰"], [0, 1, 2, 3, 4], 4, 8002)
+    together, labels = mask_rows_by_text(ids, ["첫 리뷰", "둘째 리뷰"], [0, 1, 2, 3, 4], 4, 8002)
+    assert torch.equal(together[1:], alone) and torch.equal(labels[1:], alone_labels)

@@ -2,14 +2,8 @@
 
 import logging
 
-from pipelines.train import progress as progress_module
-from pipelines.train.progress import EpochProgress, expected_steps
-
-
-def test_expected_steps_per_rank_and_cap():
-    assert expected_steps(1000, 2, 64, None) == 8  # 500 rows per rank → 8 batches of 64 (the last partial)
-    assert expected_steps(1000, 2, 64, 5) == 5
-    assert expected_steps(0, 2, 64, None) is None
+from pipelines.core import progress as progress_module
+from pipelines.core.progress import EpochProgress
 
 
 def test_lines_every_interval_on_rank_zero_only(monkeypatch, caplog):

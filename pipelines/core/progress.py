@@ -15,8 +15,7 @@ class EpochProgress:
 
     Args:
         epoch: the epoch's number, for the line.
-        expected_steps: optimizer steps this epoch should take (rows / world size / batch size, or the
-            `--max-steps-per-epoch` cap); None when unknown (no ETA then).
+        expected_steps: optimizer steps this epoch should take (`pipelines.core.data.steps_per_epoch`); None when unknown (no ETA then).
         world_size: ranks stepping in lockstep; samples/s counts all of them.
         enabled: False on every rank but 0.
     """
@@ -29,8 +28,9 @@ class EpochProgress:
         self.losses: list[float] = []
         self.lines = 0
 
-    def step(self, steps: int, rows: int, loss: float) -> None:
-        """After each optimizer step: this rank's steps and rows so far, this step's loss."""
+    def step(self, steps: int, rows: int, loss) -> None:
+        """After each optimizer step: this rank's steps and rows so far, this step's loss (a float, or a
+        0-d tensor still on the device: it is read only when a line is printed, not every step)."""
         if not self.enabled:
             return
         self.losses.append(loss)
@@ -45,16 +45,8 @@ class EpochProgress:
         if self.expected_steps and steps:
             eta = f", about {_minutes(elapsed / steps * max(self.expected_steps - steps, 0))} left"
         log.info("epoch %d: step %s, %.0f samples/s, loss %.4f%s", self.epoch, done,
-                 rows * self.world_size / max(elapsed, 1e-9), sum(self.losses) / len(self.losses), eta)
+                 rows * self.world_size / max(elapsed, 1e-9), float(sum(self.losses)) / len(self.losses), eta)
         self.losses.clear()
-
-
-def expected_steps(rows: int, world_size: int, batch_size: int, max_steps: int | None) -> int | None:
-    """Optimizer steps per epoch: each rank gets about rows / world_size rows in batches of batch_size."""
-    if rows <= 0:
-        return max_steps
-    steps = -(-rows // (world_size * batch_size))
-    return min(steps, max_steps) if max_steps else steps
 
 
 def _minutes(seconds: float) -> str:
