@@ -14,9 +14,9 @@ KOBERT = str(Path(sys.executable).with_name("kobert"))
 
 @pytest.mark.ray
 def test_quick_recipe_trains_a_model_and_reports_it_beside_the_baseline(tmp_path, nsmc_path):
-    done = subprocess.run([KOBERT, "recipe", "nsmc", "--quick", "--preset", "tiny", "--pretrain-epochs", "1",
-                           "--output", str(tmp_path)],
-                          capture_output=True, text=True, timeout=900)
+    command = [KOBERT, "recipe", "nsmc", "--quick", "--preset", "tiny", "--pretrain-epochs", "1", "--output",
+               str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["test_rows"] == 800
@@ -28,3 +28,17 @@ def test_quick_recipe_trains_a_model_and_reports_it_beside_the_baseline(tmp_path
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert model.config.id2label == {0: "부정", 1: "긍정"}
     assert (tmp_path / "model" / "test" / "confusion_matrix.png").exists()
+
+    # run again: every stage finished with these settings, so none is redone or re-resumed
+    weights = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.safetensors")}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads((tmp_path / "summary.json").read_text())
+    assert second["skipped"] == ["prepare", "baseline", "pretrain", "fine_tune", "test"]
+    assert second["test_accuracy"] == summary["test_accuracy"] and second["test_rows"] == 800
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.safetensors")} == weights
+
+    # the same folder with other settings (the full recipe after --quick) is refused, not mixed
+    other = subprocess.run([*command[:3], "--preset", "tiny", "--pretrain-epochs", "1", "--output", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2 and "other settings" in other.stderr and "Traceback" not in other.stderr
