@@ -92,6 +92,13 @@ def build_classifier(preset: str, labels: Sequence[str], seed: int | None = 0):
     return BertForSequenceClassification(config)
 
 
+def load_config(path_or_id: str | os.PathLike):
+    """A checkpoint's `config.json` (an `AutoConfig`), without its weights: cheap checks before loading them."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(hub.resolve(path_or_id, allow_patterns=hub.MODEL_FILES))
+
+
 def load_classifier(path_or_id: str | os.PathLike, labels: Sequence[str] | None = None):
     """Load a BERT-, RoBERTa- or ELECTRA-family classifier from a directory or hub id.
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kobert_ops.model import check_vocabulary, labels_of, load_classifier
+from kobert_ops.model import check_vocabulary, labels_of, load_classifier, load_config
 from kobert_ops.tokenizer import load_tokenizer
 
 
@@ -152,8 +152,8 @@ class Predictor:
         self.max_length = max_length
         self.sort_by_length = sort_by_length
         self.tokenizer = load_tokenizer(tokenizer or model)
+        check_vocabulary(load_config(model), self.tokenizer, str(model), str(tokenizer or model))
         self.model = load_classifier(model).to(self.device).eval()
-        check_vocabulary(self.model.config, self.tokenizer, str(model), str(tokenizer or model))
         self.labels = labels_of(self.model)
         if self.precision == "bf16-full":
             cast_to_bf16(self.model)

@@ -80,18 +80,14 @@ def electra_classifier_dir(tmp_path_factory, encoder_dirs) -> Path:
     return _classifier_dir(encoder_dirs["electra"], tmp_path_factory.mktemp("models") / "electra", ["나쁨", "좋음"])
 
 
-HUB_IDS = {"kobert": "skt/kobert-base-v1", "roberta": "test-encoders/roberta-tiny",
-           "electra": "test-encoders/electra-tiny", "roberta_classifier": "test-encoders/roberta-tiny-nsmc"}
-
-
 @pytest.fixture(scope="session")
 def hub_cache(tmp_path_factory, encoder_dirs, roberta_classifier_dir) -> Path:
-    """A Hugging Face hub cache holding `HUB_IDS` in the hub's own layout."""
+    """A Hugging Face hub cache holding `hub_models.HUB_IDS` in the hub's own layout."""
     from tests import hub_models
 
     cache = tmp_path_factory.mktemp("hf-cache") / "hub"
     for name, folder in {**encoder_dirs, "roberta_classifier": roberta_classifier_dir}.items():
-        hub_models.publish(cache, HUB_IDS[name], folder)
+        hub_models.publish(cache, hub_models.HUB_IDS[name], folder)
     return cache
 
 

@@ -23,7 +23,9 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-KOBERT_HUB_ID = "skt/kobert-base-v1"
+# the ids tests/conftest.py's `hub_cache` publishes the builders' folders under
+HUB_IDS = {"kobert": "skt/kobert-base-v1", "roberta": "test-encoders/roberta-tiny",
+           "electra": "test-encoders/electra-tiny", "roberta_classifier": "test-encoders/roberta-tiny-nsmc"}
 KOBERT_SPECIALS = ("[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]")
 # skt/kobert-base-v1's tokenizer_config.json (SKT's KoBERTTokenizer from the kobert_tokenizer package)
 SKT_TOKENIZER_CONFIG = {
