@@ -55,22 +55,23 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
     return dict(enumerate(labels)), {label: idx for idx, label in enumerate(labels)}
 
 
-def bert_config(preset: str, labels: Sequence[str] | None = None, dropout: float = 0.1):
-    """A `BertConfig` of a preset with KoBERT's vocabulary and padding id."""
+def bert_config(preset: str, labels: Sequence[str] | None = None, dropout: float = 0.1, *,
+                vocab_size: int = KOBERT_VOCAB_SIZE, pad_token_id: int = KOBERT_PAD_ID):
+    """A `BertConfig` of a preset; KoBERT's vocabulary and padding id unless another tokenizer's are given."""
     from transformers import BertConfig
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     shape = PRESETS[preset]
     config = BertConfig(
-        vocab_size=KOBERT_VOCAB_SIZE,
+        vocab_size=vocab_size,
         hidden_size=shape.hidden,
         num_hidden_layers=shape.layers,
         num_attention_heads=shape.heads,
         intermediate_size=shape.intermediate,
         max_position_embeddings=shape.max_positions,
         type_vocab_size=2,
-        pad_token_id=KOBERT_PAD_ID,
+        pad_token_id=pad_token_id,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
@@ -80,14 +81,18 @@ def bert_config(preset: str, labels: Sequence[str] | None = None, dropout: float
     return config
 
 
-def build_classifier(preset: str, labels: Sequence[str], seed: int | None = 0):
-    """A randomly initialised `BertForSequenceClassification` of a preset: pooled [CLS] → dropout → linear."""
+def build_classifier(preset: str, labels: Sequence[str], seed: int | None = 0, *,
+                     vocab_size: int = KOBERT_VOCAB_SIZE, pad_token_id: int = KOBERT_PAD_ID):
+    """A randomly initialised `BertForSequenceClassification` of a preset: pooled [CLS] → dropout → linear.
+
+    Its embeddings fit KoBERT's 8,002 ids unless `vocab_size`/`pad_token_id` of another tokenizer are given.
+    """
     import torch
     from transformers import BertForSequenceClassification
 
     if seed is not None:
         torch.manual_seed(seed)
-    config = bert_config(preset, labels)
+    config = bert_config(preset, labels, vocab_size=vocab_size, pad_token_id=pad_token_id)
     config.problem_type = "single_label_classification"
     return BertForSequenceClassification(config)
 
