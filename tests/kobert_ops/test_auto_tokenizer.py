@@ -101,5 +101,16 @@ def test_save_pretrained_round_trips_through_autotokenizer(encoder_dirs, tmp_pat
 
     tokenizer = load_tokenizer(encoder_dirs["roberta"])
     tokenizer.save_pretrained(tmp_path)
-    assert [AutoTokenizer.from_pretrained(tmp_path).encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
-    assert [load_tokenizer(tmp_path).encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
+    plain, reloaded = AutoTokenizer.from_pretrained(tmp_path), load_tokenizer(tmp_path)
+    assert [plain.encode(t) for t in texts] == [reloaded.encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
+
+
+def test_wordpiece_vocab_txt_without_tokenizer_json(tmp_path, encoder_dirs, texts):
+    """Many BERT/ELECTRA hub repositories (KcELECTRA's among them) ship only vocab.txt and tokenizer_config.json."""
+    vocab = json.loads((encoder_dirs["electra"] / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    (tmp_path / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": False, "strip_accents": False}))
+    from_vocab, from_json = load_tokenizer(tmp_path), load_tokenizer(encoder_dirs["electra"])
+    assert isinstance(from_vocab, AutoTokenizerAdapter) and from_vocab.vocab_size == 36_000
+    assert [from_vocab.encode(t) for t in texts] == [from_json.encode(t) for t in texts]
