@@ -116,7 +116,7 @@ class Predictor:
             activations in bf16, see `cast_to_bf16`); `int8` (CPU: `quantize_int8`); `auto`: `auto_bf16`
             where bf16 is fast, else `fp32`.
         batch_size: rows per forward pass.
-        max_length: ids per row, `[CLS]` and `[SEP]` included; longer texts are truncated.
+        max_length: ids per row, the model's special tokens (`[CLS]`, `[SEP]`) included; longer texts are truncated.
         sort_by_length: group rows of similar length into a forward pass (results keep input order).
         tokenizer: tokenizer directory or hub id, if not the model's own (checked against its vocabulary).
         num_threads: torch intra-op threads on CPU (default: torch's choice).

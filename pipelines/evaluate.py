@@ -32,7 +32,8 @@ class EvaluateConfig:
     label_column: str = field(default="label", metadata={"help": "column with label ids or label names"})
     batch_size: int = field(default=128, metadata={"help": "rows per forward pass"})
     max_length: int = field(default=128, metadata={"help": "token ids per row; longer texts are truncated"})
-    tokenizer: str | None = field(default=None, metadata={"help": "tokenizer directory or hub id (default: the model's own)"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub id (default: the model's own); its ids must fit the model's vocabulary"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units, else fp32; int8: dynamic int8 quantization (CPU)", "choices": ["auto", "bf16", "fp32", "int8"]})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})

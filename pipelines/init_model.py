@@ -23,7 +23,9 @@ class InitModelConfig:
     output: str = field(metadata={"help": "directory to write"})
     preset: str = field(default="tiny", metadata={"help": "encoder size", "choices": ["tiny", "small", "base"]})
     labels: list[str] = field(default_factory=lambda: ["부정", "긍정"], metadata={"help": "label names in id order, comma-separated"})
-    tokenizer: str | None = field(default=None, metadata={"help": "tokenizer directory or hub id: KoBERT's, or another encoder's own (the embeddings are sized to it; default: $KOBERT_SHARED/kobert)"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub id: KoBERT's, or another encoder's own (the embeddings are sized to it; "
+                "default: $KOBERT_SHARED/kobert)"})
     seed: int = field(default=0, metadata={"help": "random seed of the weights"})
 
 

@@ -102,7 +102,8 @@ def test_save_pretrained_round_trips_through_autotokenizer(encoder_dirs, tmp_pat
     tokenizer = load_tokenizer(encoder_dirs["roberta"])
     tokenizer.save_pretrained(tmp_path)
     plain, reloaded = AutoTokenizer.from_pretrained(tmp_path), load_tokenizer(tmp_path)
-    assert [plain.encode(t) for t in texts] == [reloaded.encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
+    expected = [tokenizer.encode(t) for t in texts]
+    assert [plain.encode(t) for t in texts] == [reloaded.encode(t) for t in texts] == expected
 
 
 def test_wordpiece_vocab_txt_without_tokenizer_json(tmp_path, encoder_dirs, texts):
