@@ -10,6 +10,12 @@ import os
 from pathlib import Path
 
 
+# What a tokenizer may need from a hub repository: tokenizer.json, vocab.txt (WordPiece), vocab.json and
+# merges.txt (BPE), SentencePiece *.model, and the configs. A model adds its weights.
+TOKENIZER_FILES = ["tokenizer.json", "vocab.txt", "merges.txt", "*.model", "*.json", "*.txt"]
+MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.bin"]
+
+
 class ModelNotAvailableError(RuntimeError):
     """A hub id could not be downloaded (offline, unknown id, or no access)."""
 

@@ -1,4 +1,5 @@
-"""Batch prediction with a KoBERT classifier: texts (or encoded rows) in, label ids, names and scores out.
+"""Batch prediction with a classifier (KoBERT, or any BERT/RoBERTa/ELECTRA encoder): texts (or encoded rows)
+in, label ids, names and scores out.
 
 Speed comes from four things, all numerically harmless for the chosen label in practice:
 rows are sorted by length so each forward pass pads only to its own longest row (reviews are short and
@@ -20,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from kobert_ops.model import labels_of, load_classifier
-from kobert_ops.tokenizer import KoBERTTokenizer
+from kobert_ops.model import check_vocabulary, labels_of, load_classifier, load_config
+from kobert_ops.tokenizer import load_tokenizer
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -115,16 +116,17 @@ class Predictor:
             activations in bf16, see `cast_to_bf16`); `int8` (CPU: `quantize_int8`); `auto`: `auto_bf16`
             where bf16 is fast, else `fp32`.
         batch_size: rows per forward pass.
-        max_length: ids per row, `[CLS]` and `[SEP]` included; longer texts are truncated.
+        max_length: ids per row, the model's special tokens (`[CLS]`, `[SEP]`) included; longer texts are truncated.
         sort_by_length: group rows of similar length into a forward pass (results keep input order).
-        tokenizer: tokenizer directory, if not the model directory.
+        tokenizer: tokenizer directory or hub id, if not the model's own (checked against its vocabulary).
         num_threads: torch intra-op threads on CPU (default: torch's choice).
         auto_bf16: what `auto` means where bf16 is fast: `bf16` (autocast, the conservative default) or
             `bf16-full` (bulk labeling, where the speed matters more than the last 0.005 of a probability).
         fused: on CPUs with bf16 units (AMX/AVX-512-bf16) and oneDNN, in `fp32` or `bf16-full`, run BERT
-            classifiers through `kobert_ops.fused_bert` (fused bias/GELU matmuls; 1.4x faster on the base
-            preset there). On AVX2-only CPUs oneDNN has no bf16 inner product at all, and its fused fp32
-            kernels ran ~7% slower than the stock forward, so those keep the stock forward.
+            classifiers (RoBERTa, ELECTRA and others keep the stock forward: `fused_bert.supports`) through
+            `kobert_ops.fused_bert` (fused bias/GELU matmuls; 1.4x faster on the base preset there). On AVX2-only
+            CPUs oneDNN has no bf16 inner product at all, and its fused fp32 kernels ran ~7% slower than the stock
+            forward, so those keep the stock forward.
     """
 
     def __init__(
@@ -149,7 +151,8 @@ class Predictor:
         self.batch_size = batch_size
         self.max_length = max_length
         self.sort_by_length = sort_by_length
-        self.tokenizer = KoBERTTokenizer.from_pretrained(tokenizer or model)
+        self.tokenizer = load_tokenizer(tokenizer or model)
+        check_vocabulary(load_config(model), self.tokenizer, str(model), str(tokenizer or model))
         self.model = load_classifier(model).to(self.device).eval()
         self.labels = labels_of(self.model)
         if self.precision == "bf16-full":
@@ -170,7 +173,11 @@ class Predictor:
         return self.predict_encoded(encoded["input_ids"], encoded["valid_length"])
 
     def predict_encoded(self, input_ids: np.ndarray, valid_length: np.ndarray) -> Predictions:
-        """Label rows already encoded by `KoBERTTokenizer.batch_encode` (any padding width)."""
+        """Label rows already encoded by the tokenizer's `batch_encode` (any padding width).
+
+        Only `input_ids` and the attention mask reach the model: token types stay the model's default (zeros),
+        as every row is one segment.
+        """
         import torch
 
         valid_length = np.asarray(valid_length, dtype=np.int64)

@@ -37,6 +37,10 @@ UNK, PAD, CLS, SEP, MASK = "[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (UNK, PAD, CLS, SEP, MASK)
 CONFIG_NAME = "tokenizer_config.json"
 HF_SPIECE_NAME = "spiece.model"
+HF_TOKENIZER_NAME = "tokenizer.json"
+NOT_VOCABULARIES = (CONFIG_NAME, "config.json", "special_tokens_map.json", HF_TOKENIZER_NAME)
+# tokenizer_config.json's `tokenizer_class` of SKT's hub tokenizer and of the directories this project saves
+KOBERT_TOKENIZER_CLASSES = ("KoBERTTokenizer", "kobert_ops.tokenizer.KoBERTTokenizer")
 
 
 @lru_cache(maxsize=1)
@@ -115,7 +119,7 @@ class KoBERTTokenizer:
         A legacy directory holds a SentencePiece `*.model` and a gluonnlp vocabulary `*.json`
         (`idx_to_token`); the hub layout holds `spiece.model`, whose piece ids already are KoBERT ids.
         """
-        directory = hub.resolve(path_or_id, allow_patterns=["*.model", "*.json", "*.txt"])
+        directory = hub.resolve(path_or_id, allow_patterns=hub.TOKENIZER_FILES)
         config_path = directory / CONFIG_NAME
         config = json.loads(config_path.read_text()) if config_path.exists() else {}
         vocab_path = _find_vocab(directory, config)
@@ -266,13 +270,15 @@ def _find_vocab(directory: Path, config: dict) -> Path | None:
     if config.get("vocab"):
         return directory / config["vocab"]
     for candidate in sorted(directory.glob("*.json")):
-        if candidate.name in (CONFIG_NAME, "config.json", "special_tokens_map.json"):
+        if candidate.name in NOT_VOCABULARIES:
             continue
         try:
-            if "idx_to_token" in json.loads(candidate.read_text(encoding="utf-8")):
-                return candidate
+            content = json.loads(candidate.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             continue
+        # a BPE vocab.json is a dict of pieces too: only gluonnlp's has a *list* under idx_to_token
+        if isinstance(content, dict) and isinstance(content.get("idx_to_token"), list):
+            return candidate
     return None
 
 
@@ -285,11 +291,40 @@ def _find_sentencepiece_model(directory: Path) -> Path:
     return models[0]
 
 
+def is_kobert_layout(directory: Path) -> bool:
+    """True for KoBERT's own tokenizer files, which `transformers.AutoTokenizer` cannot read faithfully.
+
+    Those are: a `tokenizer_config.json` naming `KoBERTTokenizer` (SKT's hub layout, or a directory this
+    project saved), a gluonnlp vocabulary JSON (the legacy pair in shared/kobert; no other tokenizer has one), or
+    a lone `spiece.model` with no `tokenizer.json` and no other tokenizer class named.
+    """
+    config_path = directory / CONFIG_NAME
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    named = config.get("tokenizer_class")
+    if named in KOBERT_TOKENIZER_CLASSES:
+        return True
+    if _find_vocab(directory, config) is not None:
+        return True
+    return named is None and (directory / HF_SPIECE_NAME).exists() and not (directory / HF_TOKENIZER_NAME).exists()
+
+
 def load_tokenizer(reference: str | os.PathLike):
     """The tokenizer of a model directory, a tokenizer directory or a hub id.
 
     KoBERT's own files (the legacy SentencePiece + gluonnlp pair, or the `skt/kobert-base-v1` layout) give a
-    `KoBERTTokenizer`. Every tokenizer this returns has `batch_encode(texts, max_length, padding, num_threads)`,
-    `pad_token_id`, `mask_token_id`, `vocab_size`, `special_ids` and `save_pretrained(directory)`.
+    `KoBERTTokenizer`; any other encoder's files give an `AutoTokenizerAdapter` over `transformers.AutoTokenizer`.
+    Both have `batch_encode(texts, max_length, padding, num_threads)`, `encode(text)`, `pad_token_id`,
+    `mask_token_id`, `vocab_size`, `special_ids` and `save_pretrained(directory)`.
     """
-    return KoBERTTokenizer.from_pretrained(reference)
+    directory = hub.resolve(reference, allow_patterns=hub.TOKENIZER_FILES)
+    if is_kobert_layout(directory):
+        return KoBERTTokenizer.from_pretrained(directory)
+    if not any((directory / name).exists() for name in (HF_TOKENIZER_NAME, CONFIG_NAME, "vocab.txt", "vocab.json")):
+        raise FileNotFoundError(
+            f"{reference} holds no tokenizer: expected tokenizer.json (or vocab.txt / vocab.json with "
+            "tokenizer_config.json), KoBERT's SentencePiece *.model with its gluonnlp vocabulary *.json, or "
+            f"{HF_SPIECE_NAME}; pass the model's own tokenizer with --tokenizer"
+        )
+    from kobert_ops.auto_tokenizer import AutoTokenizerAdapter
+
+    return AutoTokenizerAdapter.from_pretrained(directory)

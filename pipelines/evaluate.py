@@ -24,13 +24,16 @@ HELP = "evaluate a classifier on labelled data: accuracy, macro-F1, confusion ma
 class EvaluateConfig:
     """Model, data and where the report goes."""
 
-    model: str = field(metadata={"help": "model directory (e.g. a `kobert train` output) or hub id"})
+    model: str = field(metadata={"help": "classifier directory (e.g. a `kobert train` output) or hub id: KoBERT or "
+                                         "any BERT/RoBERTa/ELECTRA classifier"})
     data: str = field(metadata={"help": "labelled Parquet file or directory (local path or fsspec URI)"})
     output: str | None = field(default=None, metadata={"help": "directory for report.md, metrics.json, confusion_matrix.png"})
     text_column: str = field(default="text", metadata={"help": "column with the text"})
     label_column: str = field(default="label", metadata={"help": "column with label ids or label names"})
     batch_size: int = field(default=128, metadata={"help": "rows per forward pass"})
-    max_length: int = field(default=128, metadata={"help": "KoBERT ids per row; longer texts are truncated"})
+    max_length: int = field(default=128, metadata={"help": "token ids per row; longer texts are truncated"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub id (default: the model's own); its ids must fit the model's vocabulary"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units, else fp32; int8: dynamic int8 quantization (CPU)", "choices": ["auto", "bf16", "fp32", "int8"]})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
@@ -88,7 +91,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     from kobert_ops.report import write_evaluation_report
 
     predictor = Predictor(config.model, device=config.device, precision=config.precision,
-                          batch_size=config.batch_size, max_length=config.max_length)
+                          batch_size=config.batch_size, max_length=config.max_length, tokenizer=config.tokenizer)
     label2id = {name: idx for idx, name in enumerate(predictor.labels)}
     num_labels = len(predictor.labels)
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)

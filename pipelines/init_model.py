@@ -1,4 +1,4 @@
-"""`kobert init-model`: write a randomly initialised KoBERT-architecture classifier directory.
+"""`kobert init-model`: write a randomly initialised BERT-architecture classifier directory (KoBERT's by default).
 
     kobert init-model --preset base --tokenizer ../shared/kobert --labels 부정,긍정 --output models/base-random
 
@@ -23,7 +23,9 @@ class InitModelConfig:
     output: str = field(metadata={"help": "directory to write"})
     preset: str = field(default="tiny", metadata={"help": "encoder size", "choices": ["tiny", "small", "base"]})
     labels: list[str] = field(default_factory=lambda: ["부정", "긍정"], metadata={"help": "label names in id order, comma-separated"})
-    tokenizer: str | None = field(default=None, metadata={"help": "KoBERT tokenizer directory or hub id (default: $KOBERT_SHARED/kobert)"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub id: KoBERT's, or another encoder's own (the embeddings are sized to it; "
+                "default: $KOBERT_SHARED/kobert)"})
     seed: int = field(default=0, metadata={"help": "random seed of the weights"})
 
 
@@ -39,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
 def init_model(config: InitModelConfig) -> int:
     from kobert_ops import paths
     from kobert_ops.model import build_classifier, parameter_count, save_classifier
-    from kobert_ops.tokenizer import KoBERTTokenizer
+    from kobert_ops.tokenizer import load_tokenizer
 
-    tokenizer = KoBERTTokenizer.from_pretrained(config.tokenizer or paths.kobert_tokenizer_dir())
-    model = build_classifier(config.preset, config.labels, seed=config.seed)
+    tokenizer = load_tokenizer(config.tokenizer or paths.kobert_tokenizer_dir())
+    # the embeddings fit the tokenizer: KoBERT's 8,002 ids, or another encoder's own vocabulary and [PAD]
+    model = build_classifier(config.preset, config.labels, seed=config.seed, vocab_size=tokenizer.vocab_size,
+                             pad_token_id=tokenizer.pad_token_id)
     extra = {"preset": config.preset, "seed": config.seed, "trained": False}
     save_classifier(model, tokenizer, config.output, extra=extra)
     print(f"wrote {config.preset} classifier ({parameter_count(model) / 1e6:.1f}M parameters, "

@@ -38,3 +38,71 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir) -> Path:
     output = tmp_path_factory.mktemp("models") / "tiny"
     init_model(InitModelConfig(output=str(output), preset="tiny", tokenizer=str(tokenizer_dir)))
     return output
+
+
+@pytest.fixture(scope="session")
+def training_texts(nsmc_path) -> list[str]:
+    """60,000 real reviews from the file's start: what the test encoders' own tokenizers are trained on."""
+    texts = pq.read_table(nsmc_path, columns=["text"])["text"].slice(0, 60_000).to_pylist()
+    return [text for text in texts if text]
+
+
+@pytest.fixture(scope="session")
+def encoder_dirs(tmp_path_factory, tokenizer_dir, training_texts) -> dict[str, Path]:
+    """Tiny encoders without a classification head, as local folders (see tests/hub_models.py)."""
+    from tests import hub_models
+
+    root = tmp_path_factory.mktemp("encoders")
+    return {
+        "kobert": hub_models.kobert_base_v1(root / "kobert-base-v1", tokenizer_dir),
+        "roberta": hub_models.roberta_encoder(root / "roberta", training_texts[:20_000]),
+        "electra": hub_models.electra_encoder(root / "electra", training_texts),
+    }
+
+
+def _classifier_dir(encoder: Path, output: Path, labels: list[str]) -> Path:
+    from kobert_ops.model import load_classifier, save_classifier
+    from kobert_ops.tokenizer import load_tokenizer
+
+    save_classifier(load_classifier(encoder, labels=labels), load_tokenizer(encoder), output)
+    return output
+
+
+@pytest.fixture(scope="session")
+def roberta_classifier_dir(tmp_path_factory, encoder_dirs) -> Path:
+    """A RoBERTa classifier (fresh head on the tiny encoder) with labels 부정,긍정 and its BPE tokenizer."""
+    return _classifier_dir(encoder_dirs["roberta"], tmp_path_factory.mktemp("models") / "roberta", ["부정", "긍정"])
+
+
+@pytest.fixture(scope="session")
+def electra_classifier_dir(tmp_path_factory, encoder_dirs) -> Path:
+    """An ELECTRA classifier with labels 나쁨,좋음 and its 36,000-id WordPiece tokenizer (ids beyond int16)."""
+    return _classifier_dir(encoder_dirs["electra"], tmp_path_factory.mktemp("models") / "electra", ["나쁨", "좋음"])
+
+
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory, encoder_dirs, roberta_classifier_dir) -> Path:
+    """A Hugging Face hub cache holding `hub_models.HUB_IDS` in the hub's own layout."""
+    from tests import hub_models
+
+    cache = tmp_path_factory.mktemp("hf-cache") / "hub"
+    for name, folder in {**encoder_dirs, "roberta_classifier": roberta_classifier_dir}.items():
+        hub_models.publish(cache, hub_models.HUB_IDS[name], folder)
+    return cache
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, hub_cache, tmp_path) -> dict[str, str]:
+    """This process (and child processes, through the returned environment) sees only `hub_cache`, offline,
+    with `KOBERT_SHARED` an empty folder: a hub id can only load from the cache's own files."""
+    from huggingface_hub import constants
+
+    empty = tmp_path / "empty-shared"
+    empty.mkdir()
+    env = {"HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1", "KOBERT_SHARED": str(empty)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # huggingface_hub reads these once, at import
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return env

@@ -12,7 +12,8 @@ ENGINES = ["auto", "ray", "local"]
 class LabelConfig:
     """Labeling run: what to read, which model, where to write."""
 
-    model: str = field(metadata={"help": "model directory or Hugging Face hub id (labels come from its config.json)"})
+    model: str = field(metadata={"help": "classifier directory or Hugging Face hub id (labels come from its "
+                                      "config.json, the tokenizer from its own files)"})
     input: list[str] = field(metadata={"help": "Parquet input: a file, folder, glob or comma-separated list; "
                                                "local paths or any fsspec URI (s3://, gs://, ...)"})
     output: str = field(metadata={"help": "output folder (local or fsspec URI); see docs/labeling.md"})
@@ -26,7 +27,7 @@ class LabelConfig:
         "help": "rows handed to a model actor at once; they are sorted by length inside it"})
     forward_batch_size: int = field(default=128, metadata={"help": "rows per forward pass of the model"})
     max_length: int = field(default=128, metadata={
-        "help": "KoBERT ids per text, [CLS]/[SEP] included; longer texts are truncated and flagged"})
+        "help": "token ids per text, the model's special tokens included; longer texts are truncated and flagged"})
     actors: str = field(default="1", metadata={
         "help": "model actors: N, or MIN,MAX for an autoscaling pool (on GPU nodes each takes one GPU)"})
     device: str = field(default="auto", metadata={"help": "where the model runs", "choices": ["auto", "cpu", "cuda"]})

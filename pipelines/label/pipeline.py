@@ -53,7 +53,7 @@ def model_info(model: str, model_version: str | None) -> dict:
     """Model reference, version and labels, read from the checkpoint without loading the weights."""
     from kobert_ops import hub
 
-    directory = hub.resolve(model, allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"])
+    directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
     config = json.loads((directory / "config.json").read_text())
     labels = [config["id2label"][key] for key in sorted(config.get("id2label", {}), key=int)]
     extra_path = directory / "kobert.json"

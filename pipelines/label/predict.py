@@ -86,7 +86,7 @@ def _libc():
 
 
 def _first_token_only_in_last_layer(model) -> None:
-    """After the last layer's self-attention, carry on with `[CLS]` alone.
+    """After the last layer's self-attention, carry on with `[CLS]` alone (BERT classifiers only).
 
     The classifier reads only `[CLS]` (pooler → linear), and everything after self-attention is per position,
     so the last layer's output projection and feed-forward (9 of its 12 weight units, ~6% of the model's
@@ -95,7 +95,8 @@ def _first_token_only_in_last_layer(model) -> None:
     import torch
 
     layers = getattr(getattr(getattr(model, "bert", None), "encoder", None), "layer", None)
-    if layers is None or not hasattr(layers[-1].attention, "output"):  # not a BERT classifier: leave it alone
+    # RoBERTa, ELECTRA and other heads are left alone: only BERT's pooler is known to read nothing but [CLS]
+    if layers is None or not hasattr(layers[-1].attention, "output"):
         return
 
     class FirstTokenOnly(torch.nn.Module):

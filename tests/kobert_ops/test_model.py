@@ -77,3 +77,51 @@ def test_hub_id_offline_error_says_what_to_do(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotAvailableError, match="--local-dir"):
         load_classifier("skt/kobert-base-v1", labels=["부정", "긍정"])
+
+
+@pytest.mark.parametrize("name, head", [("roberta", "RobertaForSequenceClassification"),
+                                        ("electra", "ElectraForSequenceClassification")])
+def test_other_encoders_get_their_architectures_own_fresh_head(encoder_dirs, name, head):
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(encoder_dirs[name])  # RobertaForMaskedLM's body / ElectraModel
+    model = load_classifier(encoder_dirs[name], labels=["부정", "중립", "긍정"])
+    assert type(model).__name__ == head and labels_of(model) == ["부정", "중립", "긍정"]
+    body = getattr(model, model.base_model_prefix)
+    assert torch.equal(body.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight)
+    with pytest.raises(ValueError, match="pass the label names"):
+        load_classifier(encoder_dirs[name])
+
+
+def test_saved_encoder_classifiers_load_in_plain_transformers(roberta_classifier_dir, electra_classifier_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kobert_ops.tokenizer import load_tokenizer
+
+    for directory, labels in ((roberta_classifier_dir, ["부정", "긍정"]), (electra_classifier_dir, ["나쁨", "좋음"])):
+        plain = AutoModelForSequenceClassification.from_pretrained(directory)
+        assert [plain.config.id2label[i] for i in range(2)] == labels
+        ours = load_classifier(directory)
+        for key, tensor in plain.state_dict().items():
+            assert torch.equal(tensor, ours.state_dict()[key]), key
+        assert AutoTokenizer.from_pretrained(directory).encode("재밌다") == load_tokenizer(directory).encode("재밌다")
+
+
+def test_vocabulary_mismatch_is_refused_in_one_line(encoder_dirs, tiny_model_dir, tokenizer_dir):
+    from transformers import AutoConfig
+
+    from kobert_ops.model import check_vocabulary
+    from kobert_ops.tokenizer import load_tokenizer
+
+    electra = load_tokenizer(encoder_dirs["electra"])
+    kobert_config = AutoConfig.from_pretrained(tiny_model_dir)
+    with pytest.raises(ValueError) as refused:
+        check_vocabulary(kobert_config, electra, str(tiny_model_dir), str(encoder_dirs["electra"]))
+    message = str(refused.value)
+    assert "\n" not in message and "36,000" in message and "8,002" in message and "--tokenizer" in message
+    assert str(tiny_model_dir) in message and str(encoder_dirs["electra"]) in message
+    roberta_config = AutoConfig.from_pretrained(encoder_dirs["roberta"])  # 4,000 ids: KoBERT's 8,002 overflow it
+    with pytest.raises(ValueError, match="8,002 ids .* 4,000"):
+        check_vocabulary(roberta_config, load_tokenizer(tokenizer_dir), "roberta", "kobert")
+    check_vocabulary(kobert_config, load_tokenizer(tokenizer_dir))
+    check_vocabulary(AutoConfig.from_pretrained(encoder_dirs["electra"]), electra)

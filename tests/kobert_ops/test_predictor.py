@@ -106,3 +106,25 @@ def test_int8_is_cpu_only():
     with pytest.raises(ValueError, match="CPU only"):
         resolve_precision("int8", "cuda")
     assert resolve_precision("int8", "cpu") == "int8"
+
+
+@pytest.mark.parametrize("fixture", ["roberta_classifier_dir", "electra_classifier_dir"])
+def test_other_encoders_predict_like_their_own_forward(request, fixture, texts):
+    """Through their own tokenizer and padding id: batched, length-sorted rows equal one text alone."""
+    from kobert_ops import fused_bert
+
+    directory = request.getfixturevalue(fixture)
+    other = Predictor(directory, device="cpu", precision="fp32", batch_size=16, max_length=64)
+    assert not fused_bert.supports(other.model) and other.fused is None
+    result = other.predict(texts)
+    for row in range(0, len(texts), 37):
+        ids = torch.tensor([other.tokenizer.batch_encode([texts[row]], max_length=64)["input_ids"][0].tolist()])
+        with torch.inference_mode():
+            alone = torch.softmax(other.model(input_ids=ids).logits, dim=-1)[0].numpy()
+        np.testing.assert_allclose(result.probabilities[row], alone, atol=1e-5)
+    assert set(result.label_name) <= set(other.labels) and len(result) == len(texts)
+
+
+def test_a_tokenizer_of_another_model_is_refused(tiny_model_dir, electra_classifier_dir):
+    with pytest.raises(ValueError, match="36,000 ids .* 8,002.*--tokenizer"):
+        Predictor(tiny_model_dir, device="cpu", tokenizer=electra_classifier_dir)

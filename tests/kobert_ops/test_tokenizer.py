@@ -10,6 +10,7 @@ import pytest
 
 from kobert_ops.hub import ModelNotAvailableError
 from kobert_ops.tokenizer import KoBERTTokenizer
+from tests import hub_models
 from tests.kobert_ops.reference_tokenizer import ReferenceKoBERT
 
 EDGE_STRINGS = [
@@ -122,38 +123,9 @@ def test_save_pretrained_round_trip(tokenizer, tmp_path, real_reviews):
     assert [reloaded.encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
 
 
-def _hub_layout_spiece(tokenizer_dir, target):
-    """Rebuild the SentencePiece model with pieces in KoBERT id order, as `skt/kobert-base-v1`'s spiece.model."""
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    original = pb.ModelProto()
-    original.ParseFromString(next(tokenizer_dir.glob("*.model")).read_bytes())
-    vocab_file = next(p for p in tokenizer_dir.glob("*.json"))
-    vocab = json.loads(vocab_file.read_text(encoding="utf-8"))["idx_to_token"]
-    scores = {piece.piece: piece.score for piece in original.pieces}
-    model = pb.ModelProto()
-    model.CopyFrom(original)
-    del model.pieces[:]
-    kinds = pb.ModelProto.SentencePiece
-    for token in vocab:
-        piece = model.pieces.add()
-        piece.piece = token
-        if token == "[UNK]":
-            piece.type = kinds.UNKNOWN
-        elif token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]"):
-            piece.type = kinds.CONTROL
-        else:
-            piece.type, piece.score = kinds.NORMAL, scores[token]
-    model.trainer_spec.unk_id, model.trainer_spec.bos_id = 0, -1
-    model.trainer_spec.eos_id, model.trainer_spec.pad_id = -1, 1
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "spiece.model").write_bytes(model.SerializeToString())
-    return target
-
-
 def test_hub_layout_gives_the_same_ids(tmp_path, tokenizer_dir, tokenizer, real_reviews):
-    hub_dir = _hub_layout_spiece(tokenizer_dir, tmp_path / "kobert-base-v1")
-    hub_tokenizer = KoBERTTokenizer.from_pretrained(hub_dir)
+    hub_models.kobert_spiece(tokenizer_dir, tmp_path / "kobert-base-v1")
+    hub_tokenizer = KoBERTTokenizer.from_pretrained(tmp_path / "kobert-base-v1")
     assert hub_tokenizer.vocab_path is None  # ids straight from spiece.model
     texts = [t for t in real_reviews[:2000] if t] + EDGE_STRINGS
     assert [hub_tokenizer.encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]

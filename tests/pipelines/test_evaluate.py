@@ -51,3 +51,45 @@ def test_unknown_labels_and_columns_are_errors(tiny_model_dir, tmp_path):
         evaluate(EvaluateConfig(model=str(tiny_model_dir), data=str(path)))
     with pytest.raises(ValueError, match="review"):
         evaluate(EvaluateConfig(model=str(tiny_model_dir), data=str(path), text_column="review"))
+
+
+def test_cli_evaluates_a_roberta_classifier_by_hub_id_offline(offline_hub, roberta_classifier_dir, labelled, tmp_path):
+    """The real console script, `--model owner/name` from the hub cache with KOBERT_SHARED empty: the RoBERTa
+    classifier's own tokenizer and labels, numbers equal to its predictions."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.hub_models import HUB_IDS
+
+    path, texts, labels = labelled
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("kobert")), "evaluate", "--model", HUB_IDS["roberta_classifier"],
+         "--data", str(path), "--text-column", "review", "--precision", "fp32", "--max-length", "64"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **offline_hub})
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    predicted = Predictor(str(roberta_classifier_dir), precision="fp32", max_length=64).predict(texts).label
+    assert line["n"] == 300 and line["labels"] == ["부정", "긍정"]
+    assert line["accuracy"] == pytest.approx(float((predicted == labels).mean()))
+
+
+def test_electra_classifier_label_names_come_from_its_config(electra_classifier_dir, labelled, tmp_path, capsys):
+    path, texts, labels = labelled
+    names = tmp_path / "names.parquet"
+    pd.DataFrame({"text": texts, "label": [["나쁨", "좋음"][i] for i in labels]}).to_parquet(names)
+    assert main(["evaluate", "--model", str(electra_classifier_dir), "--data", str(names), "--precision", "fp32"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    predicted = Predictor(str(electra_classifier_dir), precision="fp32").predict(texts).label
+    assert set(line["per_class"]) == {"나쁨", "좋음"} and line["n"] == 300
+    assert line["accuracy"] == pytest.approx(float((predicted == labels).mean()))
+
+
+def test_another_models_tokenizer_is_one_line_error(tiny_model_dir, electra_classifier_dir, labelled, capsys):
+    path, _, _ = labelled
+    code = main(["evaluate", "--model", str(tiny_model_dir), "--tokenizer", str(electra_classifier_dir),
+                 "--data", str(path), "--text-column", "review"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1
+    assert "36,000" in error and "8,002" in error and str(electra_classifier_dir) in error and "--tokenizer" in error

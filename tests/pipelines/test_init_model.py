@@ -45,3 +45,19 @@ def test_missing_tokenizer_is_a_short_error(tmp_path):
     )
     assert done.returncode == 2
     assert "no-such-dir" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_init_model_with_another_encoders_tokenizer_sizes_embeddings_to_it(tmp_path, encoder_dirs):
+    """A random BERT for the ELECTRA tokenizer: 36,000 embeddings, its [PAD] id, its tokenizer files inside."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from kobert_ops.predictor import Predictor
+    from pipelines.init_model import InitModelConfig, init_model
+
+    output = tmp_path / "bert-electra-vocab"
+    init_model(InitModelConfig(output=str(output), tokenizer=str(encoder_dirs["electra"])))
+    config = AutoConfig.from_pretrained(output)
+    reference = AutoTokenizer.from_pretrained(encoder_dirs["electra"])
+    assert (config.vocab_size, config.pad_token_id) == (36_000, reference.pad_token_id) == (36_000, 0)
+    assert AutoTokenizer.from_pretrained(output).encode("재밌다 최고") == reference.encode("재밌다 최고")
+    assert len(Predictor(output, device="cpu", precision="fp32").predict(["재밌다 최고", "별로"])) == 2

@@ -144,3 +144,39 @@ def test_corrupt_data_page_fails_and_commits_nothing(tiny_model_dir, real_table,
         assert "torn.parquet" in last
     assert not (tmp_path / "labels" / "_SUCCESS").exists()
     assert not list((tmp_path / "labels").glob("run_id=*"))
+
+
+@pytest.mark.ray
+def test_ray_pipeline_labels_with_an_electra_classifier_beyond_int16(electra_classifier_dir, messy_input, tmp_path):
+    """ELECTRA's 36,000-id vocabulary through Ray Data's object store (list<int32> ids): every row once, label
+    names from the model's config, the same labels as the in-process predictor."""
+    from kobert_ops.predictor import Predictor
+
+    output = tmp_path / "labels"
+    result = kobert_label(electra_classifier_dir, [messy_input], output, "--engine", "ray", "--batch-size", "256",
+                          "--max-length", "64", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    labeled, rejected = assert_exactly_once(files_of(messy_input), output)
+    assert set(labeled["label_name"].to_pylist()) <= {"나쁨", "좋음"} and rejected.num_rows == 6
+    ids = labeled["review_id"].to_pylist()
+    source = pa.concat_tables([pq.read_table(f, columns=["review_id", "text"]) for f in files_of(messy_input)])
+    text_of = dict(zip(source["review_id"].to_pylist(), source["text"].to_pylist()))
+    unique = [i for i in ids if ids.count(i) == 1][:200]  # duplicate ids carry different texts
+    texts = [text_of[i] for i in unique]
+    expected = Predictor(electra_classifier_dir, device="cpu", precision="fp32", max_length=64).predict(texts)
+    got = dict(zip(ids, labeled["label_name"].to_pylist()))
+    assert [got[i] for i in unique] == expected.label_name
+
+
+def test_local_cli_labels_with_a_roberta_classifier_by_hub_id(offline_hub, real_table, tmp_path):
+    from tests.hub_models import HUB_IDS
+
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    pq.write_table(real_table.slice(0, 300), source / "part-0.parquet")
+    result = kobert_label(HUB_IDS["roberta_classifier"], [source], output, "--engine", "local", env=offline_hub)
+    assert result.returncode == 0, result.stderr[-3000:]
+    labeled, _ = assert_exactly_once(files_of(source), output)
+    assert labeled.num_rows == 300 and set(labeled["label_name"].to_pylist()) <= {"부정", "긍정"}
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert manifest["model"]["labels"] == ["부정", "긍정"] and manifest["model"]["path"] == HUB_IDS["roberta_classifier"]

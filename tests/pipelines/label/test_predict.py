@@ -51,3 +51,22 @@ def test_last_layer_shortcut_keeps_cls_exact(tiny_model_dir, real_reviews):
     full = Predictor(tiny_model_dir, device="cpu", precision="fp32").predict(texts)
     np.testing.assert_allclose(np.stack(ours["probabilities"].to_numpy(zero_copy_only=False)),
                                full.probabilities, atol=1e-5)
+
+
+def test_other_encoders_label_like_the_predictor_and_keep_their_layers(roberta_classifier_dir, electra_classifier_dir,
+                                                                        real_reviews):
+    """RoBERTa and ELECTRA rows (ELECTRA's ids beyond int16) through the tokenize stage and the actor: the same
+    labels as `Predictor` on the raw texts, label names from each model's config, no BERT-only shortcut applied."""
+    texts = [t for t in real_reviews[:300] if t and t.strip()]
+    batch = mark_rejected(pa.table({"review_id": list(range(len(texts))), "text": texts}),
+                          text_column="text", id_column="review_id")
+    for directory, names in ((roberta_classifier_dir, {"부정", "긍정"}), (electra_classifier_dir, {"나쁨", "좋음"})):
+        tokenized = tokenize(batch, tokenizer_dir=str(directory), text_column="text", max_length=64)
+        actor = LabelPredictor(str(directory), device="cpu", precision="fp32", max_length=64)
+        layer = getattr(actor.predictor.model, actor.predictor.model.base_model_prefix).encoder.layer[-1]
+        assert type(layer.attention.output).__name__.endswith("SelfOutput")  # not wrapped by the [CLS] shortcut
+        out = actor(tokenized)
+        expected = Predictor(directory, device="cpu", precision="fp32", max_length=64).predict(texts)
+        np.testing.assert_allclose(np.stack(out["probabilities"].to_numpy(zero_copy_only=False)),
+                                   expected.probabilities, atol=1e-5)
+        assert out["label_name"].to_pylist() == expected.label_name and set(expected.label_name) <= names
