@@ -37,11 +37,12 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def bf16_is_fast(device: str) -> bool:
-    """True where bf16 matmuls run on dedicated units: CUDA with bf16, or CPUs with AMX or AVX-512-bf16."""
+    """True where bf16 matmuls run on dedicated units: CUDA GPUs of compute capability 8+, or CPUs with AMX or
+    AVX-512-bf16. (`torch.cuda.is_bf16_supported()` alone says True on a T4 or V100, which only emulate it.)"""
     import torch
 
     if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 

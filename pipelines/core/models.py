@@ -11,12 +11,10 @@ from pathlib import Path
 
 from pipelines.core.storage import absolute
 
-TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "spiece.model", "vocab.txt", "sentencepiece.bpe.model")
-TOKENIZER_PATTERNS = ["*.json", "*.model", "*.txt"]
 # random-init presets need a much larger step than pretrained weights
 SCRATCH_LEARNING_RATE = 1e-3
 # (smallest hidden width, learning rate): BERT-base's 5e-5 from 768 up; the NSMC recipe's small (256-wide)
-# encoder pretrained with `kobert pretrain` fine-tunes well at 5e-4 and barely moves at 5e-5
+# encoder pretrained with `kobert pretrain` is fine-tuned at 5e-4, the recipe's own setting
 PRETRAINED_LEARNING_RATES = ((768, 5e-5), (512, 1e-4), (0, 5e-4))
 
 
@@ -31,37 +29,23 @@ def local_model(model: str) -> str:
     return absolute(model) if not is_preset(model) and Path(model).expanduser().exists() else model
 
 
-def has_tokenizer(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in TOKENIZER_FILES) or any(directory.glob("*.model"))
-
-
 def resolve_tokenizer(model: str, tokenizer: str | None) -> str:
-    """`--tokenizer`, else the model's own (folder or hub id, as given), else for a preset `$KOBERT_SHARED/kobert`.
-
-    Raises:
-        FileNotFoundError: a model folder or hub snapshot without tokenizer files, or no shared KoBERT files.
-    """
-    from kobert_ops import hub, paths
+    """`--tokenizer`, else the model's own (folder or hub id, as given: each node resolves it), else for a
+    preset `$KOBERT_SHARED/kobert`. `check_vocabulary` then loads it, failing in one line if it is missing."""
+    from kobert_ops import paths
 
     if tokenizer:
         return local_model(tokenizer)
     if is_preset(model):
         return str(paths.require(paths.kobert_tokenizer_dir(), "KoBERT tokenizer (for a preset model)").resolve())
-    if not has_tokenizer(hub.resolve(model, allow_patterns=TOKENIZER_PATTERNS)):
-        raise FileNotFoundError(f"{model} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): pass --tokenizer")
     return model
 
 
 def model_config(model: str):
     """The model's `transformers` config (a preset's is built, not read)."""
-    from transformers import AutoConfig
+    from kobert_ops.model import bert_config, load_config
 
-    from kobert_ops import hub
-    from kobert_ops.model import bert_config
-
-    if is_preset(model):
-        return bert_config(model)
-    return AutoConfig.from_pretrained(hub.resolve(model, allow_patterns=["*.json"]))
+    return bert_config(model) if is_preset(model) else load_config(model)
 
 
 def default_learning_rate(model: str, scratch: float = SCRATCH_LEARNING_RATE) -> float:
@@ -73,11 +57,8 @@ def default_learning_rate(model: str, scratch: float = SCRATCH_LEARNING_RATE) ->
 
 
 def check_vocabulary(model: str, tokenizer_ref: str) -> None:
-    """Refuse a tokenizer whose ids the model's embedding table cannot hold (a silent index error later)."""
+    """Refuse, before any worker starts, a tokenizer whose ids the model's embedding table cannot hold."""
+    from kobert_ops.model import check_vocabulary as check
     from kobert_ops.tokenizer import load_tokenizer
 
-    tokenizer_size = load_tokenizer(tokenizer_ref).vocab_size
-    model_size = int(model_config(model).vocab_size)
-    if tokenizer_size > model_size:
-        raise ValueError(f"the tokenizer {tokenizer_ref} has {tokenizer_size:,} ids but the model {model} only "
-                         f"{model_size:,}: pass the model's own tokenizer with --tokenizer")
+    check(model_config(model), load_tokenizer(tokenizer_ref), model, tokenizer_ref)

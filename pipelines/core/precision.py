@@ -10,20 +10,13 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 
-def native_bf16(device_type: str) -> bool:
-    """True where bf16 matmuls run on dedicated units (not emulated)."""
-    import torch
-
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-
-
 def resolve_training_precision(precision: str, device_type: str) -> str:
     """`auto` → bf16 with native units, else fp16 on CUDA, else fp32; an explicit choice is kept."""
+    from kobert_ops.predictor import bf16_is_fast
+
     if precision != "auto":
         return precision
-    if native_bf16(device_type):
+    if bf16_is_fast(device_type):
         return "bf16"
     return "fp16" if device_type == "cuda" else "fp32"
 

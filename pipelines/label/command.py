@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
 def label(config: LabelConfig) -> int:
     """Run and print the summary; pipeline failures (not user errors) become a short message and exit 1."""
-    from pipelines.cli import UserError
+    from pipelines.errors import UserError
     from pipelines.label.pipeline import run_label
     from pipelines.label.summary import summary_text
 

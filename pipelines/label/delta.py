@@ -44,7 +44,7 @@ def require_deltalake() -> None:
     try:
         import deltalake  # noqa: F401
     except ImportError:
-        from pipelines.cli import UserError
+        from pipelines.errors import UserError
 
         raise UserError(f"--delta-table needs the deltalake package: {INSTALL_HINT}") from None
 

@@ -19,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from pipelines.cli import UserError
+from pipelines.errors import UserError
 from pipelines.label.manifest import SUCCESS, Manifest, read_manifest, remove_manifest
 from pipelines.label.write import LABELED_DIR, REJECTED_DIR
 

@@ -13,7 +13,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.cli import UserError
+from pipelines.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,10 @@ class RunStats:
             self.labeled_files.extend(row["labeled_files"])
             self.rejected_files.extend(row["rejected_files"])
 
-    def progress(self, force: bool = False, stream=sys.stderr) -> None:
-        """Print a progress line at most every 5 s."""
+    def progress(self, force: bool = False, stream=None) -> None:
+        """Print a progress line at most every 5 s (to `sys.stderr` as it is now: a default bound at import
+        wrote to a closed stream when a caller had replaced stderr in between, e.g. two in-process runs)."""
+        stream = stream or sys.stderr
         now = time.time()
         if not force and now - self._last_print < 5:
             return

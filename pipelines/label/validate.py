@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.cli import UserError
+from pipelines.errors import UserError
 from pipelines.label.read import InputFile
 
 REASON = "reason"
