@@ -14,6 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
+from kobert_ops.tokenizer import encoded_batch
+
 
 class AutoTokenizerAdapter:
     """A fast (`tokenizer.json`-backed) Hugging Face tokenizer with `KoBERTTokenizer`'s batch interface.
@@ -128,14 +130,7 @@ class AutoTokenizerAdapter:
         input_ids = np.full((len(texts), width), self.pad_token_id, dtype=np.int64)
         for row, encoding in enumerate(encodings):
             input_ids[row, : lengths[row]] = encoding.ids
-        attention_mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": np.zeros_like(input_ids),
-            "valid_length": lengths,
-            "truncated": truncated,
-        }
+        return encoded_batch(input_ids, lengths, truncated)
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)

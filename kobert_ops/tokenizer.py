@@ -211,14 +211,7 @@ class KoBERTTokenizer:
             kept = min(len(ids), budget)
             input_ids[row, 1 : kept + 1] = ids[:kept]
             input_ids[row, kept + 1] = self.sep_token_id
-        attention_mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": np.zeros_like(input_ids),
-            "valid_length": lengths,
-            "truncated": truncated,
-        }
+        return encoded_batch(input_ids, lengths, truncated)
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
         """Text of KoBERT ids (pieces joined, `▁` turned back into spaces)."""
@@ -263,6 +256,14 @@ class KoBERTTokenizer:
             sub_pieces.append(",")
             kobert_ids.extend(self.token_to_idx.get(p, self.unk_token_id) for p in sub_pieces)
         return np.asarray(kobert_ids, dtype=np.int64)
+
+
+def encoded_batch(input_ids: np.ndarray, lengths: np.ndarray, truncated: np.ndarray) -> dict[str, np.ndarray]:
+    """What every tokenizer's `batch_encode` returns: padded ids, their mask, zero segment ids, lengths, and
+    which rows lost pieces to `max_length`."""
+    attention_mask = (np.arange(input_ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids),
+            "valid_length": lengths, "truncated": truncated}
 
 
 def _find_vocab(directory: Path, config: dict) -> Path | None:

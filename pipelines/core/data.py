@@ -76,28 +76,24 @@ def prefetch(batches: Iterable, depth: int = 4) -> Iterator:
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def fill() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        buffer.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            _put(_END)
-        except BaseException as error:  # handed to the consumer, raised there
-            _put(error)
-
-    def _put(item) -> None:
+    def put(item) -> bool:
+        """Hand `item` to the consumer; False once the consumer has stopped."""
         while not stop.is_set():
             try:
                 buffer.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(error)
 
     thread = threading.Thread(target=fill, daemon=True, name="batch-prefetch")
     thread.start()
