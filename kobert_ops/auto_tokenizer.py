@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from kobert_ops.tokenizer import encoded_batch
+from kobert_ops.batching import encoded_batch
 
 
 class AutoTokenizerAdapter:

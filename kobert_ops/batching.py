@@ -91,3 +91,11 @@ def bucketed_batches(
             batch = pad_batch(encoded["input_ids"][rows], encoded["valid_length"][rows], pad_id)
             batch["labels"] = labels[rows]
             yield batch
+
+
+def encoded_batch(input_ids: np.ndarray, lengths: np.ndarray, truncated: np.ndarray) -> dict[str, np.ndarray]:
+    """What every tokenizer's `batch_encode` returns: padded ids, their mask, zero segment ids, lengths, and
+    which rows lost pieces to `max_length`."""
+    attention_mask = (np.arange(input_ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids),
+            "valid_length": lengths, "truncated": truncated}

@@ -31,6 +31,7 @@ import numpy as np
 import sentencepiece as spm
 
 from kobert_ops import hub
+from kobert_ops.batching import encoded_batch
 
 SPIECE_UNDERLINE = "\u2581"
 UNK, PAD, CLS, SEP, MASK = "[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]"
@@ -256,14 +257,6 @@ class KoBERTTokenizer:
             sub_pieces.append(",")
             kobert_ids.extend(self.token_to_idx.get(p, self.unk_token_id) for p in sub_pieces)
         return np.asarray(kobert_ids, dtype=np.int64)
-
-
-def encoded_batch(input_ids: np.ndarray, lengths: np.ndarray, truncated: np.ndarray) -> dict[str, np.ndarray]:
-    """What every tokenizer's `batch_encode` returns: padded ids, their mask, zero segment ids, lengths, and
-    which rows lost pieces to `max_length`."""
-    attention_mask = (np.arange(input_ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids),
-            "valid_length": lengths, "truncated": truncated}
 
 
 def _find_vocab(directory: Path, config: dict) -> Path | None:

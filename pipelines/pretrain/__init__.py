@@ -1,2 +1,2 @@
-"""`kobert pretrain`: domain-adaptive masked-language-model pretraining with the training machinery of
-`pipelines.train` (Ray Train DDP, checkpoints, resume, fault recovery)."""
+"""`kobert pretrain`: domain-adaptive masked-language-model pretraining on the shared Ray Train core
+(`pipelines.core`: DDP, checkpoints, resume, fault recovery), with its own objective (`objective.MaskedLM`)."""

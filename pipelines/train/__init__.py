@@ -1,7 +1,7 @@
-"""`kobert train`: Ray Train fine-tuning, split by concern.
+"""`kobert train`: fine-tuning on the shared Ray Train core (`pipelines.core`), split by concern.
 
-config (typed options) · data (Ray Data in, bucketed batches out) · loop (the per-rank DDP loop) ·
-checkpoint (what a checkpoint holds) · report (best-epoch export, metrics.json, report.md) · command (CLI).
+config (typed options) · data (Ray Data in, bucketed batches out) · objective (the classifier's part of the
+core's loop) · run (`train(job)`) · report (metrics.json, report.md) · command (CLI: parse and print).
 """
 
 from pipelines.train.command import HELP, add_arguments, run
