@@ -6,6 +6,8 @@ and data configs beside these two.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 
 METRICS = {"eval_macro_f1": "max", "eval_accuracy": "max", "eval_loss": "min"}
@@ -64,3 +66,30 @@ class ClusterConfig:
             raise ValueError(f"--num-workers must be at least 1, got {self.num_workers}")
         if self.keep_checkpoints < 1:
             raise ValueError("--keep-checkpoints must be at least 1")
+
+
+class JobDict:
+    """A job (one dataclass of configs plus driver-resolved values) as the plain dict the workers receive,
+    and back: `to_dict` on the driver, `from_dict` on every rank rebuilds exactly what the driver validated."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_args(cls, args):
+        """The job a command line asks for: each config dataclass built from its own parsed options."""
+        from pipelines.args import dataclass_from_args
+
+        hints = typing.get_type_hints(cls)
+        return cls(**{item.name: dataclass_from_args(hints[item.name], args) for item in dataclasses.fields(cls)
+                      if dataclasses.is_dataclass(hints[item.name])})
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        hints = typing.get_type_hints(cls)
+        fields = {}
+        for item in dataclasses.fields(cls):
+            kind = hints[item.name]
+            value = values[item.name]
+            fields[item.name] = kind(**value) if dataclasses.is_dataclass(kind) else value
+        return cls(**fields)

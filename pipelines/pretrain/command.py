@@ -14,12 +14,10 @@ parses and prints: the run itself is `pipelines.pretrain.run.pretrain`.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from pipelines.args import add_dataclass_arguments, dataclass_from_args
+from pipelines.args import add_dataclass_arguments
+from pipelines.core.command import run_and_print
 from pipelines.core.config import ClusterConfig, TrainingConfig
-from pipelines.errors import TrainingFailed
 from pipelines.pretrain.config import PretrainDataConfig, PretrainJob, PretrainModelConfig
 
 HELP = "masked-language-model pretraining of a KoBERT encoder on unlabeled text (Ray Train)"
@@ -35,19 +33,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.pretrain.run import pretrain
 
-    job = PretrainJob(
-        model=dataclass_from_args(PretrainModelConfig, args),
-        data=dataclass_from_args(PretrainDataConfig, args),
-        training=dataclass_from_args(TrainingConfig, args),
-        cluster=dataclass_from_args(ClusterConfig, args),
-    )
-    try:
-        summary = pretrain(job)
-    except TrainingFailed as error:
-        print(f"kobert pretrain: error: {error}", file=sys.stderr)
-        return 1
-    best = summary["best"]
-    print(json.dumps({"output": summary["output"], "best_epoch": best["epoch"],
-                      "eval_mlm_loss": best["eval_mlm_loss"], "eval_mlm_accuracy": best["eval_mlm_accuracy"],
-                      "train_samples_per_s": best["train_samples_per_s"]}))
-    return 0
+    job = PretrainJob.from_args(args)
+    return run_and_print("pretrain", pretrain, job, ("eval_mlm_loss", "eval_mlm_accuracy", "train_samples_per_s"))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
-from pipelines.core.config import ClusterConfig, TrainingConfig
+from pipelines.core.config import ClusterConfig, JobDict, TrainingConfig
 
 SCRATCH_LEARNING_RATE = 5e-4  # MLM from random weights; 1e-3 diverges more often on small batches
 
@@ -41,7 +40,7 @@ class PretrainDataConfig:
 
 
 @dataclass
-class PretrainJob:
+class PretrainJob(JobDict):
     """Everything a pretraining worker needs, resolved on the driver."""
 
     model: PretrainModelConfig
@@ -51,16 +50,3 @@ class PretrainJob:
     train_rows: int = 0
     tokenizer_dir: str = ""
     fault_after_epoch: int | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "PretrainJob":
-        return cls(
-            model=PretrainModelConfig(**values["model"]),
-            data=PretrainDataConfig(**values["data"]),
-            training=TrainingConfig(**values["training"]),
-            cluster=ClusterConfig(**values["cluster"]),
-            **{k: v for k, v in values.items() if k not in ("model", "data", "training", "cluster")},
-        )

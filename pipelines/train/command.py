@@ -15,11 +15,9 @@ This module only parses and prints: the run itself is `pipelines.train.run.train
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from pipelines.args import add_dataclass_arguments, dataclass_from_args
-from pipelines.errors import TrainingFailed
+from pipelines.args import add_dataclass_arguments
+from pipelines.core.command import run_and_print
 from pipelines.train.config import ClusterConfig, DataConfig, ModelConfig, TrainingConfig, TrainJob
 
 HELP = "fine-tune a classifier (KoBERT or any BERT/RoBERTa/ELECTRA encoder) with Ray Train (DDP on CPU or GPU)"
@@ -35,19 +33,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.train.run import train
 
-    job = TrainJob(
-        model=dataclass_from_args(ModelConfig, args),
-        data=dataclass_from_args(DataConfig, args),
-        training=dataclass_from_args(TrainingConfig, args),
-        cluster=dataclass_from_args(ClusterConfig, args),
-    )
-    try:
-        summary = train(job)
-    except TrainingFailed as error:
-        print(f"kobert train: error: {error}", file=sys.stderr)
-        return 1
-    best = summary["best"]
-    print(json.dumps({"output": summary["output"], "best_epoch": best["epoch"],
-                      "eval_accuracy": best["eval_accuracy"], "eval_macro_f1": best["eval_macro_f1"],
-                      "train_samples_per_s": best["train_samples_per_s"]}, ensure_ascii=False))
-    return 0
+    job = TrainJob.from_args(args)
+    return run_and_print("train", train, job, ("eval_accuracy", "eval_macro_f1", "train_samples_per_s"))

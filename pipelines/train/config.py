@@ -7,10 +7,9 @@ so a worker rebuilds exactly the configuration the driver validated.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
-from pipelines.core.config import METRICS, ClusterConfig, TrainingConfig
+from pipelines.core.config import METRICS, ClusterConfig, JobDict, TrainingConfig
 
 __all__ = ["METRICS", "ClusterConfig", "DataConfig", "ModelConfig", "TrainJob", "TrainingConfig"]
 
@@ -44,7 +43,7 @@ class DataConfig:
 
 
 @dataclass
-class TrainJob:
+class TrainJob(JobDict):
     """Everything a training worker needs; resolved on the driver (labels, row counts, fault injection)."""
 
     model: ModelConfig
@@ -55,16 +54,3 @@ class TrainJob:
     train_rows: int = 0
     tokenizer_dir: str = ""
     fault_after_epoch: int | None = None  # test-only: KOBERT_FAULT_AFTER_EPOCH, see docs/training.md
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainJob":
-        return cls(
-            model=ModelConfig(**values["model"]),
-            data=DataConfig(**values["data"]),
-            training=TrainingConfig(**values["training"]),
-            cluster=ClusterConfig(**values["cluster"]),
-            **{k: v for k, v in values.items() if k not in ("model", "data", "training", "cluster")},
-        )
