@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def run_recipe(config: RecipeConfig) -> dict:
 
     from kobert_ops import paths
     from kobert_ops.baseline import evaluate_tfidf_baseline
+    from pipelines.core.driver import ray_session
     from pipelines.evaluate import EvaluateConfig, evaluate
     from pipelines.prepare import PrepareConfig, prepare
     from pipelines.pretrain.config import PretrainDataConfig, PretrainJob, PretrainModelConfig
@@ -87,26 +89,32 @@ def run_recipe(config: RecipeConfig) -> dict:
         return {"accuracy": result.accuracy}
 
     tfidf = stages.run("baseline", lambda _: baseline(), {"data": prepared})
-    model = config.preset
-    if config.pretrain_epochs > 0:
-        job = PretrainJob(
-            model=PretrainModelConfig(model=config.preset),
-            data=PretrainDataConfig(data=source, exclude=str(data / "test.parquet"), max_length=config.max_length,
-                                    limit=10_000 if config.quick else None),
-            training=TrainingConfig(epochs=config.pretrain_epochs, batch_size=config.batch_size, seed=config.seed,
-                                    max_steps_per_epoch=config.pretrain_max_steps),
-            cluster=ClusterConfig(output=str(root / "pretrained"), num_workers=config.num_workers),
-        )
-        stages.run("pretrain", lambda job: _best(pretrain(job)), job)
-        model = str(root / "pretrained")
-    trained = stages.run("fine_tune", lambda job: _best(train(job)), TrainJob(
-        model=ModelConfig(model=model),
-        data=DataConfig(train=str(data / "train.parquet"), eval=str(data / "eval.parquet"),
-                        max_length=config.max_length),
-        training=TrainingConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-                                learning_rate=config.learning_rate),
-        cluster=ClusterConfig(output=str(root / "model"), num_workers=config.num_workers),
-    ))
+    # one Ray of the recipe's own for both training stages (never a stranger's: see ray_session), if either runs
+    training_done = stages.finished("pretrain") or config.pretrain_epochs == 0
+    training_done = training_done and stages.finished("fine_tune")
+    session = nullcontext() if training_done else ray_session(ClusterConfig(output=str(root),
+                                                                            num_workers=config.num_workers))
+    with session:
+        model = config.preset
+        if config.pretrain_epochs > 0:
+            job = PretrainJob(
+                model=PretrainModelConfig(model=config.preset),
+                data=PretrainDataConfig(data=source, exclude=str(data / "test.parquet"), max_length=config.max_length,
+                                        limit=10_000 if config.quick else None),
+                training=TrainingConfig(epochs=config.pretrain_epochs, batch_size=config.batch_size, seed=config.seed,
+                                        max_steps_per_epoch=config.pretrain_max_steps),
+                cluster=ClusterConfig(output=str(root / "pretrained"), num_workers=config.num_workers),
+            )
+            stages.run("pretrain", lambda job: _best(pretrain(job)), job)
+            model = str(root / "pretrained")
+        trained = stages.run("fine_tune", lambda job: _best(train(job)), TrainJob(
+            model=ModelConfig(model=model),
+            data=DataConfig(train=str(data / "train.parquet"), eval=str(data / "eval.parquet"),
+                            max_length=config.max_length),
+            training=TrainingConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+                                    learning_rate=config.learning_rate),
+            cluster=ClusterConfig(output=str(root / "model"), num_workers=config.num_workers),
+        ))
     tested = stages.run("test", evaluate, EvaluateConfig(model=str(root / "model"), data=str(data / "test.parquet"),
                                                          output=str(root / "model" / "test"),
                                                          max_length=config.max_length))
@@ -147,6 +155,10 @@ class Stages:
         self.record: dict = json.loads(path.read_text()) if path.exists() else {}
         self.seconds: dict[str, float] = {}
         self.skipped: list[str] = []
+
+    def finished(self, name: str) -> bool:
+        """Whether `name` finished in an earlier run (its settings are checked when it is run)."""
+        return bool(self.record.get(name, {}).get("finished"))
 
     def run(self, name: str, function, settings_object):
         from pipelines.core.driver import stage_is_resumable
