@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.core import checkpoint as checkpoints
 from pipelines.core.objective import path_of
-from pipelines.core.storage import absolute, default_run_name, guard_run, run_exists
+from pipelines.core.storage import absolute, default_run_name, guard_run, join, run_exists
 from pipelines.errors import TrainingFailed
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ FAULT_ENV = "KOBERT_FAULT_AFTER_EPOCH"
 def resolve_cluster(cluster) -> None:
     """Absolute output and storage paths, and the run name derived from the output."""
     cluster.output = absolute(cluster.output)
-    cluster.storage_path = absolute(cluster.storage_path or str(Path(cluster.output) / "checkpoints"))
+    cluster.storage_path = absolute(cluster.storage_path or join(cluster.output, "checkpoints"))
     cluster.run_name = cluster.run_name or default_run_name(cluster.output)
 
 
@@ -133,8 +133,9 @@ def fit(objective_class, job, datasets: dict, what: str = "training"):
                              f"rerun the same command with --resume to continue") from error
 
 
-def export_best(result, objective_class, output: str) -> tuple[dict, list[dict]]:
-    """Copy the best retained checkpoint's model into `output`; returns (its history entry, the history).
+def export_best(result, objective_class, output: Path) -> tuple[dict, list[dict]]:
+    """Copy the best retained checkpoint's model into the local folder `output` (see `storage.staged_output`);
+    returns (its history entry, the history).
 
     The best is `Result.get_best_checkpoint` by the objective's metric; mid-epoch checkpoints carry the worst
     possible score, so they are never chosen while an epoch's checkpoint exists.

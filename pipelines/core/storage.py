@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.errors import UserError
@@ -33,6 +35,28 @@ def default_run_name(output: str) -> str:
     """`<output's last folder>-<8 hex of the whole output>`: readable, and unique per output."""
     tail = re.sub(r"[^A-Za-z0-9_.-]+", "-", output.rstrip("/").split("/")[-1]) or "run"
     return f"{tail}-{hashlib.sha256(output.encode()).hexdigest()[:8]}"
+
+
+def join(base: str, name: str) -> str:
+    """`base/name` for a local path or a URI (`Path` would turn `s3://b` into `s3:/b`)."""
+    return f"{base.rstrip('/')}/{name}" if is_uri(base) else str(Path(base) / name)
+
+
+@contextmanager
+def staged_output(output: str):
+    """A local folder to write OUTPUT's files into: OUTPUT itself, or for a URI (s3://, gs://, …) a temporary
+    folder uploaded there once the block succeeds (a failed run uploads nothing)."""
+    if not is_uri(output):
+        Path(output).mkdir(parents=True, exist_ok=True)
+        yield Path(output)
+        return
+    import pyarrow.fs as pafs
+
+    with tempfile.TemporaryDirectory(prefix="kobert-output-") as staging:
+        yield Path(staging)
+        fs, root = _filesystem(output)
+        fs.create_dir(root, recursive=True)
+        pafs.copy_files(staging, root, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
 
 
 def _filesystem(storage_path: str):

@@ -8,13 +8,13 @@ from pathlib import Path
 from pipelines.pretrain.config import PretrainJob
 
 
-def finish(best: dict, history: list[dict], job: PretrainJob, eval_rows: int) -> dict:
-    """Write `metrics.json` + `report.md` (with the curves) beside the exported encoder."""
+def finish(best: dict, history: list[dict], job: PretrainJob, output: Path, eval_rows: int) -> dict:
+    """Write `metrics.json` + `report.md` (with the curves) into the local folder `output` beside the exported
+    encoder (OUTPUT itself, or its staging folder when OUTPUT is a URI)."""
     from kobert_ops.report import plot_training_curves
 
-    output = Path(job.cluster.output)
     summary = {
-        "output": str(output),
+        "output": job.cluster.output,
         "objective": "masked-language-model (15% of tokens; 80% [MASK], 10% random, 10% kept)",
         "best": {k: v for k, v in best.items() if k != "train_loss_curve"},
         "history": history,
@@ -38,7 +38,7 @@ def finish(best: dict, history: list[dict], job: PretrainJob, eval_rows: int) ->
         "| epoch | train loss | eval MLM loss | eval MLM accuracy | samples/s |", "|---:|---:|---:|---:|---:|",
         *[f"| {e['epoch']} | {e['train_loss']:.3f} | {e['eval_mlm_loss']:.3f} | {e['eval_mlm_accuracy']:.3f} | "
           f"{e['train_samples_per_s']:.0f} |" for e in history],
-        "", f"Fine-tune it: `kobert train --model {output} --train … --eval …`", "",
+        "", f"Fine-tune it: `kobert train --model {job.cluster.output} --train … --eval …`", "",
     ]
     (output / "report.md").write_text("\n".join(lines))
     return summary

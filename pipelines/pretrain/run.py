@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipelines.core.driver import export_best, fault_after_epoch, fit, ray_session, resolve_cluster
 from pipelines.core.models import check_vocabulary, default_learning_rate, local_model, resolve_tokenizer
-from pipelines.core.storage import absolute
+from pipelines.core.storage import absolute, staged_output
 from pipelines.pretrain.config import SCRATCH_LEARNING_RATE, PretrainJob
 from pipelines.pretrain.objective import METRIC
 
@@ -52,5 +52,6 @@ def pretrain(job: PretrainJob) -> dict:
         job.train_rows = train_set.count()
         datasets = {"train": shuffled(train_set, job.training.shuffle), "eval": eval_set}
         result = fit(MaskedLM, job, datasets, what="pretraining")
-        best, history = export_best(result, MaskedLM, job.cluster.output)
-        return finish(best, history, job, eval_rows=eval_set.count())
+        with staged_output(job.cluster.output) as directory:
+            best, history = export_best(result, MaskedLM, directory)
+            return finish(best, history, job, directory, eval_rows=eval_set.count())

@@ -11,13 +11,13 @@ from pathlib import Path
 from pipelines.train.config import TrainJob
 
 
-def finish(best: dict, history: list[dict], job: TrainJob) -> dict:
-    """Write `metrics.json` + `report.md` (with plots) into OUTPUT beside the exported best model."""
+def finish(best: dict, history: list[dict], job: TrainJob, output: Path) -> dict:
+    """Write `metrics.json` + `report.md` (with plots) into the local folder `output` beside the exported best
+    model (OUTPUT itself, or its staging folder when OUTPUT is a URI)."""
     from kobert_ops.report import write_training_report
 
-    output = Path(job.cluster.output)
     summary = {
-        "output": str(output),
+        "output": job.cluster.output,
         "selection_metric": job.training.metric,
         "best": {k: v for k, v in best.items() if k != "eval"},
         "best_eval": best["eval"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipelines.core.driver import ray_session, fault_after_epoch, fit, export_best, resolve_cluster
 from pipelines.core.models import (check_vocabulary, default_learning_rate, is_preset, local_model,
                                    resolve_tokenizer)
-from pipelines.core.storage import absolute
+from pipelines.core.storage import absolute, staged_output
 from pipelines.train.config import TrainJob
 
 
@@ -59,5 +59,6 @@ def train(job: TrainJob) -> dict:
         job.train_rows = count_rows(job.data.train, train_set)
         datasets = {"train": shuffled(train_set, job.training.shuffle), "eval": read_dataset(job.data.eval, columns)}
         result = fit(Classification, job, datasets)
-        best, history = export_best(result, Classification, job.cluster.output)
-        return finish(best, history, job)
+        with staged_output(job.cluster.output) as directory:
+            best, history = export_best(result, Classification, directory)
+            return finish(best, history, job, directory)
