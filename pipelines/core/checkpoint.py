@@ -33,9 +33,12 @@ class Position:
     rows: int = 0
     step_losses: list[float] = field(default_factory=list)
 
+    def completed_epochs(self) -> int:
+        return self.epoch if self.finished else self.epoch - 1
+
     def next_epoch(self) -> int:
         """The epoch to run (or continue) next."""
-        return self.epoch + 1 if self.finished else self.epoch
+        return self.completed_epochs() + 1
 
     def steps_to_skip(self, epoch: int) -> int:
         return 0 if self.finished or epoch != self.epoch else self.steps_done

@@ -256,7 +256,7 @@ class WorkerRun:
             "epoch_seconds": train_seconds + time.perf_counter() - started_eval,
             "world_size": worker.world_size,
             "precision": worker.precision,
-            "resumed_from_epoch": self.started_at.epoch if self.started_at.finished else self.started_at.epoch - 1,
+            "resumed_from_epoch": self.started_at.completed_epochs(),
             "resumed_from_step": self.started_at.global_step,
             "initial_fingerprint": self.initial_fingerprint,
             "fingerprints": gather_fingerprints(self.module, worker.world_size),
@@ -297,8 +297,8 @@ class WorkerRun:
         "Once" because a worker restarted from that checkpoint starts after epoch N and never gets here.
         """
         worker = self.worker
-        started_after = self.started_at.epoch if self.started_at.finished else self.started_at.epoch - 1
-        if self.job.fault_after_epoch != epoch or started_after >= epoch or worker.rank != worker.world_size - 1:
+        if (self.job.fault_after_epoch != epoch or self.started_at.completed_epochs() >= epoch
+                or worker.rank != worker.world_size - 1):
             return
         import ray.train
 

@@ -20,17 +20,17 @@ def build_mlm_model(job: PretrainJob):
     RoBERTa and ELECTRA use their stock `AutoModelForMaskedLM`. Either saves as a plain `*ForMaskedLM`.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM
+    from transformers import AutoModelForMaskedLM
 
     from kobert_ops import hub
     from kobert_ops.masked_lm import MaskedPositionsLM
-    from kobert_ops.model import PRESETS, bert_config
+    from kobert_ops.model import PRESETS, bert_config, load_config
 
     if job.model.model in PRESETS:
         torch.manual_seed(job.training.seed)
         return MaskedPositionsLM(bert_config(job.model.model))
-    directory = hub.resolve(job.model.model)
-    if AutoConfig.from_pretrained(directory).model_type == "bert":
+    directory = hub.resolve(job.model.model, allow_patterns=hub.MODEL_FILES)
+    if load_config(directory).model_type == "bert":
         return MaskedPositionsLM.from_pretrained(directory)
     return AutoModelForMaskedLM.from_pretrained(directory)
 
