@@ -1,13 +1,20 @@
-"""Resolve a model or tokenizer reference: a local directory, or a Hugging Face hub id.
+"""Resolve a model or tokenizer reference: a local directory, an object-storage URI, or a Hugging Face hub id.
 
 Real KoBERT weights live on the hub (`skt/kobert-base-v1`). Machines without internet must get them some
 other way, so a failed download says exactly how instead of surfacing a stack of connection errors.
+
+A driver pins a reference once (`pin`): a hub id to the commit it resolved (`owner/name@<commit>`), a URI to
+the digest of its files (`s3://…#sha256=<hex>`, see `model_store`). Every node then resolves the pinned form
+and loads exactly what the driver checked and the manifest records, even if the hub's main branch or the
+bucket moves on meanwhile.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from kobert_ops import model_store
 
 
 # What a tokenizer may need from a hub repository: tokenizer.json, vocab.txt (WordPiece), vocab.json and
@@ -21,21 +28,42 @@ class ModelNotAvailableError(RuntimeError):
 
 
 def looks_like_hub_id(reference: str) -> bool:
-    """True for `owner/name` strings that are not an existing local path."""
-    if os.path.exists(reference):
+    """True for `owner/name` (or a pinned `owner/name@revision`) strings that are not an existing local path."""
+    if os.path.exists(reference) or model_store.is_uri(reference):
         return False
     parts = reference.split("/")
     return len(parts) == 2 and all(parts) and not reference.startswith((".", "~"))
+
+
+def split_revision(reference: str) -> tuple[str, str | None]:
+    """(`owner/name`, revision) of a hub id; revision None when not pinned."""
+    repo, _, revision = reference.partition("@")
+    return repo, revision or None
+
+
+def pin(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> str:
+    """The reference every node should load: a hub id at the commit resolved now, a URI with its digest;
+    a local folder or a preset name unchanged."""
+    reference = str(reference)
+    if model_store.is_uri(reference):
+        return model_store.pin(reference, MODEL_FILES)
+    if looks_like_hub_id(reference) and not Path(reference).expanduser().is_dir():
+        repo, _ = split_revision(reference)
+        return f"{repo}@{resolve(reference, allow_patterns).name}"  # the hub cache's snapshots/<commit> folder
+    return reference
 
 
 def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
     """Return a local directory for `reference`, downloading a hub id through the Hugging Face cache.
 
     Raises:
-        FileNotFoundError: `reference` is neither an existing directory nor a hub id.
+        FileNotFoundError: `reference` is neither an existing directory, nor a URI with a model, nor a hub id.
+        model_store.ModelChangedError: a pinned URI's files changed since the pin.
         ModelNotAvailableError: the hub download failed; the message says how to get the files offline.
     """
     reference = str(reference)
+    if model_store.is_uri(reference):  # one pattern set for URIs: model and tokenizer share one cached copy
+        return model_store.fetch(reference, MODEL_FILES)
     path = Path(reference).expanduser()
     if path.is_dir():
         return path
@@ -43,8 +71,9 @@ def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = Non
         raise FileNotFoundError(f"model/tokenizer path not found: {reference}")
     from huggingface_hub import snapshot_download
 
+    repo, revision = split_revision(reference)
     try:
-        return Path(snapshot_download(repo_id=reference, allow_patterns=allow_patterns))
+        return Path(snapshot_download(repo_id=repo, revision=revision, allow_patterns=allow_patterns))
     except Exception as error:  # the hub raises many kinds: offline, DNS, 401, 404
         raise ModelNotAvailableError(offline_help(reference, error)) from error
 

@@ -24,10 +24,10 @@ HELP = "evaluate a classifier on labelled data: accuracy, macro-F1, confusion ma
 class EvaluateConfig:
     """Model, data and where the report goes."""
 
-    model: str = field(metadata={"help": "classifier directory (e.g. a `kobert train` output) or hub id: KoBERT or "
+    model: str = field(metadata={"help": "classifier directory or URI (e.g. a `kobert train` output) or hub id: KoBERT or "
                                          "any BERT/RoBERTa/ELECTRA classifier"})
     data: str = field(metadata={"help": "labelled Parquet file or directory (local path or fsspec URI)"})
-    output: str | None = field(default=None, metadata={"help": "directory for report.md, metrics.json, confusion_matrix.png"})
+    output: str | None = field(default=None, metadata={"help": "directory or URI (s3://, gs://, …) for report.md, metrics.json, confusion_matrix.png"})
     text_column: str = field(default="text", metadata={"help": "column with the text"})
     label_column: str = field(default="label", metadata={"help": "column with label ids or label names"})
     batch_size: int = field(default=128, metadata={"help": "rows per forward pass"})
@@ -108,5 +108,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     metrics = metrics_from_confusion(matrix, predictor.labels)
     metrics.update(model=config.model, data=config.data, skipped_empty_text=skipped)
     if config.output:
-        write_evaluation_report(config.output, metrics, title=f"Evaluation of {config.model} on {config.data}")
+        from pipelines.core.storage import staged_output
+
+        with staged_output(config.output) as directory:  # a URI gets the report once it is complete
+            write_evaluation_report(directory, metrics, title=f"Evaluation of {config.model} on {config.data}")
     return metrics

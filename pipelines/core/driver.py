@@ -47,9 +47,15 @@ def stage_is_resumable(cluster) -> bool:
 
 
 @contextmanager
-def ray_session(cluster):
-    """Join `RAY_ADDRESS` (or an already initialised Ray), else start a local Ray for this command only."""
+def ray_session(cluster, paths: dict[str, str | None] | None = None):
+    """Join `RAY_ADDRESS` (or an already initialised Ray), else start a local Ray for this command only.
+
+    On a Ray of more than one node, any node-local path among `paths` (flag → path) is refused first
+    (`pipelines.core.nodes`): the nodes share only object storage.
+    """
     import ray
+
+    from pipelines.core.nodes import refuse_node_local
 
     started = False
     if not ray.is_initialized():
@@ -63,6 +69,7 @@ def ray_session(cluster):
             started = True
     ray.data.DataContext.get_current().enable_progress_bars = False  # one log line per epoch is enough
     try:
+        refuse_node_local(paths or {})
         yield
     finally:
         if started:

@@ -1,7 +1,8 @@
 """Driver-side defaults that depend on the model: which tokenizer goes with it, and its learning rate.
 
-A model is a preset (random weights, KoBERT's vocabulary), a local directory or a hub id. A directory or
-hub id brings its own tokenizer (`skt/kobert-base-v1` ships `spiece.model`; RoBERTa and ELECTRA encoders ship
+A model is a preset (random weights, KoBERT's vocabulary), a local directory, an object-storage URI or a hub
+id; the driver pins a hub id to its commit and a URI to its files' digest (`pinned`), so every worker loads
+what the driver checked. A directory, URI or hub id brings its own tokenizer (`skt/kobert-base-v1` ships `spiece.model`; RoBERTa and ELECTRA encoders ship
 `tokenizer.json`), so only a preset falls back to the shared KoBERT files.
 """
 
@@ -29,13 +30,26 @@ def local_model(model: str) -> str:
     return absolute(model) if not is_preset(model) and Path(model).expanduser().exists() else model
 
 
+def pinned(reference: str) -> str:
+    """What every node should load for `reference`: a preset's name; an existing folder's absolute path; a
+    hub id at the commit resolved now (`owner/name@<commit>`); a URI with its files' digest (`…#sha256=`)."""
+    from kobert_ops import hub
+
+    return reference if is_preset(reference) else hub.pin(local_model(reference), hub.MODEL_FILES)
+
+
+def local_folder(reference: str) -> str | None:
+    """`reference` when it names a folder on this machine (not a preset, hub id or URI), else None."""
+    return reference if not is_preset(reference) and Path(reference).expanduser().is_dir() else None
+
+
 def resolve_tokenizer(model: str, tokenizer: str | None) -> str:
-    """`--tokenizer`, else the model's own (folder or hub id, as given: each node resolves it), else for a
-    preset `$KOBERT_SHARED/kobert`. `check_vocabulary` then loads it, failing in one line if it is missing."""
+    """`--tokenizer` (pinned), else the model's own (as pinned: each node resolves it), else for a preset
+    `$KOBERT_SHARED/kobert`. `check_vocabulary` then loads it, failing in one line if it is missing."""
     from kobert_ops import paths
 
     if tokenizer:
-        return local_model(tokenizer)
+        return pinned(tokenizer)
     if is_preset(model):
         return str(paths.require(paths.kobert_tokenizer_dir(), "KoBERT tokenizer (for a preset model)").resolve())
     return model

@@ -9,6 +9,7 @@ commit. The stages are the same functions on either engine:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -50,26 +51,33 @@ class RunResult:
 
 
 def model_info(model: str, model_version: str | None) -> dict:
-    """Model reference, version and labels, read from the checkpoint without loading the weights."""
+    """Model reference (as given and as pinned for every node), version and labels, read from the checkpoint
+    without loading the weights. A hub id is pinned to its commit, a URI to its files' digest
+    (`kobert_ops.hub.pin`): the actors of every node load exactly the model whose version the rows carry."""
     from kobert_ops import hub
 
-    directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+    pinned = hub.pin(model, hub.MODEL_FILES)
+    directory = hub.resolve(pinned, allow_patterns=hub.MODEL_FILES)
     config = json.loads((directory / "config.json").read_text())
     labels = [config["id2label"][key] for key in sorted(config.get("id2label", {}), key=int)]
     extra_path = directory / "kobert.json"
     extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
-    return {"path": str(model), "directory": str(directory), "labels": labels, "preset": extra.get("preset"),
-            "trained": extra.get("trained"), "model_version": model_version}
+    return {"path": str(model), "pinned": pinned, "directory": str(directory), "labels": labels,
+            "preset": extra.get("preset"), "trained": extra.get("trained"), "model_version": model_version}
 
 
-def default_version(directory: Path) -> str:
-    """`<folder name>-<first 12 hex of sha256 over config and weights>`: changes whenever the weights do."""
+def default_version(directory: Path, reference: str | None = None) -> str:
+    """`<model name>-<first 12 hex of sha256 over config and weights>`: changes whenever the weights do. The
+    name is the reference's last part (a URI's or hub id's; a cached copy's folder is a digest)."""
     digest = hashlib.sha256((directory / "config.json").read_bytes())
     for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
         with open(weights, "rb") as handle:
             while chunk := handle.read(1 << 24):
                 digest.update(chunk)
-    return f"{directory.resolve().name}-{digest.hexdigest()[:12]}"
+    name = directory.resolve().name
+    if reference and not Path(reference).expanduser().is_dir():
+        name = reference.split("#")[0].split("@")[0].rstrip("/").rsplit("/", 1)[-1] or name
+    return f"{name}-{digest.hexdigest()[:12]}"
 
 
 def new_run_id(now: datetime) -> str:
@@ -78,6 +86,41 @@ def new_run_id(now: datetime) -> str:
 
 def run_label(config: LabelConfig) -> RunResult:
     """Label `config.input` into `config.output`; raises on any failure, leaving no `_SUCCESS` for this run."""
+    joined = join_cluster(config)
+    try:
+        return _run_label(config)
+    finally:
+        if joined:
+            import ray
+
+            ray.shutdown()
+
+
+def join_cluster(config: LabelConfig) -> bool:
+    """A run that will use the Ray at `RAY_ADDRESS` connects before any work, so that on a multi-node cluster
+    a node-local input, output or model is refused in one line (`pipelines.core.nodes`) instead of failing at
+    the commit. True when this call connected (the run then disconnects at its end)."""
+    if config.engine == "local" or not os.environ.get("RAY_ADDRESS"):
+        return False  # (and no `import ray`: a second of start-up the local engine does not need)
+    import ray
+
+    if ray.is_initialized():
+        return False
+    from pipelines.core.models import local_folder
+    from pipelines.core.nodes import node_local, refuse_node_local
+
+    ray.init(address=os.environ["RAY_ADDRESS"], logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        refuse_node_local({"--output": config.output, "--delta-table": config.delta_table,
+                           "--model": local_folder(config.model),
+                           "--input": next((path for path in config.input if node_local(path)), None)})
+    except BaseException:
+        ray.shutdown()
+        raise
+    return True
+
+
+def _run_label(config: LabelConfig) -> RunResult:
     started = time.time()
     if config.delta_table:
         from pipelines.label.delta import require_deltalake
@@ -88,7 +131,9 @@ def run_label(config: LabelConfig) -> RunResult:
     fs, files = list_input_files(config.input)
     output = OutputFolder.of(config.output)
     model = model_info(config.model, config.model_version)
-    version = None if model["model_version"] else in_background(default_version, Path(model["directory"]))
+    config = dataclasses.replace(config, model=model["pinned"])  # what the actors and tokenize tasks load
+    version = None if model["model_version"] else in_background(default_version, Path(model["directory"]),
+                                                                 model["path"])
     now = datetime.now(timezone.utc)
     run_id = new_run_id(now)
     output.acquire_lock(run_id)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pipelines.core.driver import export_best, fault_after_epoch, fit, ray_session, resolve_cluster
-from pipelines.core.models import check_vocabulary, default_learning_rate, local_model, resolve_tokenizer
+from pipelines.core.models import check_vocabulary, default_learning_rate, local_folder, pinned, resolve_tokenizer
 from pipelines.core.storage import absolute, staged_output
 from pipelines.pretrain.config import SCRATCH_LEARNING_RATE, PretrainJob
 from pipelines.pretrain.objective import METRIC
@@ -19,13 +19,19 @@ def resolve_job(job: PretrainJob) -> None:
     job.data.data = absolute(job.data.data)
     if job.data.exclude:
         job.data.exclude = absolute(job.data.exclude)
-    job.model.model = local_model(job.model.model)
+    job.model.model = pinned(job.model.model)
     job.tokenizer_dir = resolve_tokenizer(job.model.model, job.model.tokenizer)
     check_vocabulary(job.model.model, job.tokenizer_dir)
     if job.training.learning_rate is None:
         job.training.learning_rate = default_learning_rate(job.model.model, scratch=SCRATCH_LEARNING_RATE)
     job.training.metric = METRIC  # checkpoints are ranked by MLM loss, whatever --metric said
     job.fault_after_epoch = fault_after_epoch()
+
+
+def node_paths(job: PretrainJob) -> dict[str, str | None]:
+    """The paths every node reads or writes (refused when node-local on a multi-node cluster)."""
+    return {"--output": job.cluster.output, "--storage-path": job.cluster.storage_path, "--data": job.data.data,
+            "--model": local_folder(job.model.model), "--tokenizer": local_folder(job.tokenizer_dir)}
 
 
 def excluded_texts(job: PretrainJob) -> frozenset[str]:
@@ -45,7 +51,7 @@ def pretrain(job: PretrainJob) -> dict:
     from pipelines.pretrain.report import finish
 
     resolve_job(job)
-    with ray_session(job.cluster):
+    with ray_session(job.cluster, node_paths(job)):
         texts = read_texts(job.data.data, job.data.text_column, job.data.limit)
         train_set, eval_set = split(texts, job.data.text_column, job.data.eval_per_mille, excluded_texts(job))
         train_set, eval_set = train_set.materialize(), eval_set.materialize()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -40,11 +39,14 @@ def count_rows(uri: str, dataset) -> int:
 
 
 def labels_beside(uri: str) -> list[str] | None:
-    """Label names from a `labels.json` next to a local data file or in a local data directory."""
-    path = Path(uri)
-    for candidate in (path / "labels.json", path.parent / "labels.json"):
-        if "://" not in uri and candidate.is_file():
-            content = json.loads(candidate.read_text(encoding="utf-8"))
+    """Label names from a `labels.json` in a data directory or next to a data file (local or any URI)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    path = path.rstrip("/")
+    for candidate in (f"{path}/labels.json", f"{path.rsplit('/', 1)[0]}/labels.json"):
+        if fs.isfile(candidate):
+            content = json.loads(fs.cat_file(candidate).decode("utf-8"))
             return list(content["labels"] if isinstance(content, dict) else content)
     return None
 

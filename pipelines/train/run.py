@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pipelines.core.driver import ray_session, fault_after_epoch, fit, export_best, resolve_cluster
-from pipelines.core.models import (check_vocabulary, default_learning_rate, is_preset, local_model,
+from pipelines.core.models import (check_vocabulary, default_learning_rate, is_preset, local_folder, pinned,
                                    resolve_tokenizer)
 from pipelines.core.storage import absolute, staged_output
 from pipelines.train.config import TrainJob
@@ -36,12 +36,19 @@ def resolve_job(job: TrainJob) -> None:
     """Driver-side defaults: absolute paths, run name, tokenizer, learning rate by model, fault hook."""
     resolve_cluster(job.cluster)
     job.data.train, job.data.eval = absolute(job.data.train), absolute(job.data.eval)
-    job.model.model = local_model(job.model.model)
+    job.model.model = pinned(job.model.model)
     job.tokenizer_dir = resolve_tokenizer(job.model.model, job.model.tokenizer)
     check_vocabulary(job.model.model, job.tokenizer_dir)
     if job.training.learning_rate is None:
         job.training.learning_rate = default_learning_rate(job.model.model)
     job.fault_after_epoch = fault_after_epoch()
+
+
+def node_paths(job: TrainJob) -> dict[str, str | None]:
+    """The paths every node reads or writes (refused when node-local on a multi-node cluster)."""
+    return {"--output": job.cluster.output, "--storage-path": job.cluster.storage_path, "--train": job.data.train,
+            "--eval": job.data.eval, "--model": local_folder(job.model.model),
+            "--tokenizer": local_folder(job.tokenizer_dir)}
 
 
 def train(job: TrainJob) -> dict:
@@ -52,7 +59,7 @@ def train(job: TrainJob) -> dict:
     from pipelines.train.report import finish
 
     resolve_job(job)
-    with ray_session(job.cluster):
+    with ray_session(job.cluster, node_paths(job)):
         columns = [job.data.text_column, job.data.label_column]
         train_set = read_dataset(job.data.train, columns)
         job.labels = resolve_labels(job)
