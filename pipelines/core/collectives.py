@@ -50,13 +50,17 @@ def fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def gather_fingerprints(model, world_size: int) -> list[str]:
-    """Every rank's fingerprint, in rank order (the all-reduce proof recorded in `metrics.json`)."""
-    own = fingerprint(model)
+def all_gather(value, world_size: int) -> list:
+    """Every rank's `value` (any picklable object), in rank order."""
     if world_size == 1:
-        return [own]
+        return [value]
     import torch.distributed as dist
 
     gathered: list = [None] * world_size
-    dist.all_gather_object(gathered, own)
+    dist.all_gather_object(gathered, value)
     return gathered
+
+
+def gather_fingerprints(model, world_size: int) -> list[str]:
+    """Every rank's fingerprint, in rank order (the all-reduce proof recorded in `metrics.json`)."""
+    return all_gather(fingerprint(model), world_size)

@@ -54,7 +54,7 @@ class ClusterConfig:
     output: str = field(metadata={"help": "output directory: the best model (loads with transformers), metrics.json, report.md, plots"})
     num_workers: int = field(default=2, metadata={"help": "Ray Train workers (DDP ranks)"})
     use_gpu: bool | None = field(default=None, metadata={"help": "one GPU per worker with NCCL (default: if the cluster has GPUs)"})
-    cpus_per_worker: int | None = field(default=None, metadata={"help": "CPUs reserved per worker, also its torch threads (default: local cores / workers, at least 1)"})
+    cpus_per_worker: int | None = field(default=None, metadata={"help": "CPUs reserved per worker, also its torch threads (default: from the nodes of the Ray cluster: the largest node's CPUs less one for data reads, at most an equal share of the cluster's; 1 with a GPU)"})
     storage_path: str | None = field(default=None, metadata={"help": "Ray Train storage for checkpoints; shared storage (NFS, s3://) on multi-node clusters (default: OUTPUT/checkpoints)"})
     run_name: str | None = field(default=None, metadata={"help": "Ray Train run name under the storage path (default: derived from OUTPUT, so runs of different outputs never share checkpoints)"})
     resume: bool = field(default=False, metadata={"help": "continue an interrupted run from its latest checkpoint (same --output/--storage-path)"})

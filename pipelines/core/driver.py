@@ -101,8 +101,9 @@ def build_trainer(objective_class, job, datasets: dict):
     cluster = job.cluster
     use_gpu = cluster.use_gpu if cluster.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
     if not cluster.cpus_per_worker:
-        on_cluster = bool(os.environ.get("RAY_ADDRESS")) or use_gpu
-        cluster.cpus_per_worker = 1 if on_cluster else max(1, (os.cpu_count() or 1) // cluster.num_workers)
+        from pipelines.core.nodes import default_cpus_per_worker
+
+        cluster.cpus_per_worker = default_cpus_per_worker(cluster.num_workers, use_gpu)
     log.info("training %s on %d rows, %d worker(s) × %d CPU%s", job.model.model, job.train_rows,
              cluster.num_workers, cluster.cpus_per_worker, " + 1 GPU" if use_gpu else "")
     objective = objective_class(job)

@@ -48,3 +48,17 @@ def refuse_node_local(paths: dict[str, str | None], nodes: int | None = None) ->
                 f"{flag} {path} is a local path, but this Ray cluster has {nodes} nodes that share no disk: "
                 f"put it in object storage and pass its URI (s3://…, gs://…), or set {SHARED_FILESYSTEM_ENV}=1 "
                 "if every node mounts it at that path")
+
+
+def default_cpus_per_worker(num_workers: int, use_gpu: bool) -> int:
+    """CPUs (and torch threads) per training worker from the nodes of the connected Ray, not the driver's
+    machine: on CPU, as many as the largest node holds with one left for Ray Data's reads, and no more than
+    the cluster can give every worker; a GPU worker needs one CPU to feed its GPU."""
+    import ray
+
+    if use_gpu:
+        return 1
+    cpus = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+    if not cpus:
+        return 1
+    return max(1, min(max(cpus) - 1, (sum(cpus) - 1) // num_workers))

@@ -27,7 +27,7 @@ import numpy as np
 
 from pipelines.core import checkpoint as checkpoints
 from pipelines.core.checkpoint import Position
-from pipelines.core.collectives import all_reduce_sum, any_rank, fingerprint, gather_fingerprints
+from pipelines.core.collectives import all_gather, all_reduce_sum, any_rank, fingerprint, gather_fingerprints
 from pipelines.core.data import derive_seed, prefetch, steps_per_epoch
 from pipelines.core.objective import Objective, from_config
 from pipelines.core.precision import autocast_context, grad_scaler, resolve_training_precision
@@ -46,6 +46,8 @@ class Worker:
     device: object
     precision: str
     tokenizer: object
+    node_id: str = ""
+    threads: int = 0
 
     @property
     def autocast(self):
@@ -53,7 +55,9 @@ class Worker:
 
 
 def setup_worker(job) -> Worker:
-    """Rank, device (CUDA under NCCL, else CPU with `cpus_per_worker` threads), precision, tokenizer."""
+    """Rank, node, device (CUDA under NCCL, else CPU with as many torch threads as CPUs this worker holds on
+    its node: Ray sets OMP_NUM_THREADS=1 in workers), precision, tokenizer."""
+    import ray
     import ray.train
     import ray.train.torch
     import torch
@@ -61,12 +65,13 @@ def setup_worker(job) -> Worker:
     from kobert_ops.tokenizer import load_tokenizer
 
     context = ray.train.get_context()
-    if job.cluster.cpus_per_worker:
-        torch.set_num_threads(job.cluster.cpus_per_worker)
+    runtime = ray.get_runtime_context()
+    threads = max(1, int(runtime.get_assigned_resources().get("CPU", 1)))
+    torch.set_num_threads(threads)
     device = ray.train.torch.get_device()
     precision = resolve_training_precision(job.training.precision, device.type)
     return Worker(context.get_world_rank(), context.get_world_size(), device, precision,
-                  load_tokenizer(job.tokenizer_dir))
+                  load_tokenizer(job.tokenizer_dir), runtime.get_node_id(), torch.get_num_threads())
 
 
 def to_device(batch: dict[str, np.ndarray], device) -> dict:
@@ -156,6 +161,8 @@ class WorkerRun:
                      self.steps_per_epoch, self.position.global_step)
         self.started_at = copy.deepcopy(self.position)
         self.initial_fingerprint = fingerprint(self.module)
+        self.nodes = all_gather(worker.node_id, worker.world_size)
+        self.threads = all_gather(worker.threads, worker.world_size)
         self.last_checkpoint = time.monotonic()
         self.pending: list = []  # (loss tensor, weight) of steps not yet added to the position's sums
 
@@ -260,6 +267,8 @@ class WorkerRun:
             "resumed_from_step": self.started_at.global_step,
             "initial_fingerprint": self.initial_fingerprint,
             "fingerprints": gather_fingerprints(self.module, worker.world_size),
+            "nodes": self.nodes,  # the Ray node of each rank, in rank order
+            "threads": self.threads,
         }
         self.history.append({**entry, **details, "train_loss_curve": loss_curve(self.position.step_losses, first_step)})
         if worker.rank == 0:
