@@ -1,0 +1,140 @@
+"""The product on a real multi-node Ray: a head and two worker nodes on 127.0.0.1 (`ray.cluster_utils.Cluster`
+under `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), an S3 API on loopback (moto's server), jobs submitted with
+`kobert submit` through the head's job API, nothing shared between the jobs but S3.
+
+The nodes' environment is what an operator gives a cluster image: S3 credentials and endpoint, `kobert` on
+PATH, an empty `KOBERT_SHARED` (nothing from this repository's ../shared), the hub offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.prepare import PrepareConfig, prepare
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(1500)]
+KOBERT = str(Path(sys.executable).with_name("kobert"))
+
+
+@pytest.fixture(scope="module")
+def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
+    """A 3-node Ray on loopback (head: 1 CPU; two workers: 2 CPUs each), its job API, and S3 holding the
+    training data and the KoBERT tokenizer."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+    from ray.cluster_utils import Cluster
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    urllib.request.urlopen(f"http://{host}:{port}/moto-api/reset", data=b"")  # moto keeps buckets per process
+    root = tmp_path_factory.mktemp("multinode")
+    (root / "empty-shared").mkdir()
+    env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
+           "KOBERT_SHARED": str(root / "empty-shared"), "KOBERT_CACHE": str(root / "node-cache"),
+           "HF_HUB_OFFLINE": "1"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the nodes (and so every job and worker) inherit the environment they start in
+    cluster = None
+    try:
+        s3 = s3fs.S3FileSystem(skip_instance_cache=True)
+        s3.mkdir("team")
+        data = root / "nsmc"
+        prepare(PrepareConfig(input=str(nsmc_path), output=str(data), scheme="binary", sample=1500))
+        for split in ("train", "eval", "test"):
+            s3.put_file(str(Path(data) / f"{split}.parquet"), f"team/data/{split}.parquet")
+        for path in Path(tokenizer_dir).iterdir():
+            s3.put_file(str(path), f"team/tokenizers/kobert/{path.name}")
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "node_ip_address": "127.0.0.1", "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1",
+            "object_store_memory": 200 * 1024 * 1024})
+        workers = [cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2, object_store_memory=200 * 1024 * 1024)
+                   for _ in range(2)]
+        cluster.wait_for_nodes()
+        address = cluster.webui_url if "://" in cluster.webui_url else f"http://{cluster.webui_url}"
+        yield SimpleNamespace(cluster=cluster, workers=workers, address=address, s3=s3, env={**os.environ},
+                              cwd=root)
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def submit(multinode, *command: str) -> subprocess.CompletedProcess:
+    """`kobert submit -- kobert …` from a folder outside the checkout; the job's exit status is its own."""
+    return subprocess.run([KOBERT, "submit", "--address", multinode.address, "--submission-id",
+                           f"test-{uuid.uuid4().hex[:8]}", "--", "kobert", *command],
+                          cwd=multinode.cwd, env=multinode.env, capture_output=True, text=True, timeout=1200)
+
+
+def read_json(s3, path: str) -> dict:
+    return json.loads(s3.cat_file(path).decode("utf-8"))
+
+
+def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode):
+    s3 = multinode.s3
+    trained = submit(multinode, "train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
+                     "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
+                     "--output", "s3://team/models/nsmc-tiny", "--num-workers", "2", "--cpus-per-worker", "2",
+                     "--max-length", "64", "--batch-size", "32", "--epochs", "1", "--max-steps-per-epoch", "8")
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    metrics = read_json(s3, "team/models/nsmc-tiny/metrics.json")
+    nodes = metrics["best"]["nodes"]
+    assert len(nodes) == 2 and nodes[0] != nodes[1]  # the two ranks ran on different nodes
+    assert metrics["best"]["threads"] == [2, 2]  # torch threads = the CPUs each rank holds on its node
+    assert metrics["best"]["global_step"] == 8
+    assert s3.glob("team/models/nsmc-tiny/checkpoints/*/checkpoint_epoch001_*")
+
+    evaluated = submit(multinode, "evaluate", "--model", "s3://team/models/nsmc-tiny",
+                       "--data", "s3://team/data/test.parquet", "--output", "s3://team/models/nsmc-tiny/test-eval")
+    assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
+    evaluation = read_json(s3, "team/models/nsmc-tiny/test-eval/metrics.json")
+    with s3.open("team/data/test.parquet", "rb") as handle:
+        test_rows = pq.ParquetFile(handle).metadata.num_rows
+    assert evaluation["n"] + evaluation["skipped_empty_text"] == test_rows
+
+    labeled = submit(multinode, "label", "--model", "s3://team/models/nsmc-tiny", "--engine", "ray",
+                     "--actors", "2", "--input", "s3://team/data/train.parquet,s3://team/data/test.parquet",
+                     "--id-column", "review_id", "--output", "s3://team/labels/nsmc", "--no-progress")
+    assert labeled.returncode == 0, labeled.stdout[-3000:] + labeled.stderr[-3000:]
+    manifest = read_json(s3, "team/labels/nsmc/_SUCCESS")
+    digest = manifest["model"]["pinned"].split("#sha256=")[1]
+    assert manifest["model"]["pinned"].startswith("s3://team/models/nsmc-tiny#sha256=") and len(digest) == 64
+    run = manifest["runs"][-1]
+    with s3.open("team/data/train.parquet", "rb") as handle:
+        train_rows = pq.ParquetFile(handle).metadata.num_rows
+    assert run["rows"]["read"] == train_rows + test_rows
+    assert run["rows"]["labeled"] + run["rows"]["rejected"] == run["rows"]["read"]
+    ids = []
+    for path in s3.glob(f"team/labels/nsmc/run_id={run['run_id']}/**/*.parquet"):
+        with s3.open(path, "rb") as handle:
+            ids += pq.read_table(handle, columns=["review_id"]).column("review_id").to_pylist()
+    assert len(ids) == len(set(ids)) == run["rows"]["labeled"]  # every labeled row exactly once
+
+
+def test_a_node_local_output_on_a_multi_node_cluster_is_refused_before_any_work(multinode):
+    local = multinode.cwd / "local-model"
+    refused = submit(multinode, "train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
+                     "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
+                     "--output", str(local), "--num-workers", "2", "--epochs", "1", "--max-steps-per-epoch", "2")
+    assert refused.returncode != 0, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert f"--output {local} is a local path, but this Ray cluster has 3 nodes" in refused.stdout + refused.stderr
+    assert not local.exists()
