@@ -39,7 +39,9 @@ def test_a_hub_encoder_trains_evaluates_and_labels_offline(encoder, own_ray, off
                  "--batch-size", "32", "--max-steps-per-epoch", "20", "--train", str(nsmc_2k / "train.parquet"),
                  "--eval", str(nsmc_2k / "eval.parquet"), "--output", str(model)]) == 0
     metrics = json.loads((model / "metrics.json").read_text())
-    assert metrics["run"]["tokenizer"] == HUB_IDS[encoder]  # the hub model's own tokenizer, not shared/kobert
+    repo, commit = metrics["run"]["tokenizer"].split("@")
+    assert repo == HUB_IDS[encoder]  # the hub model's own tokenizer, not shared/kobert
+    assert len(commit) == 40  # pinned by the driver to the commit every worker loads
     assert metrics["run"]["learning_rate"] == 5e-4  # pretrained weights, 128 wide: the width rule
     assert len(set(metrics["best"]["fingerprints"])) == 1 and metrics["best"]["eval_n"] == 250
 
