@@ -193,6 +193,16 @@ def test_sigterm_with_stop_on_interrupt_stops_the_job(ray_head, loopback_env):
     assert job_status(ray_head, loopback_env, submission_id, wanted="STOPPED") == "STOPPED"
 
 
+def test_timeout_stops_the_job_and_exits_124(ray_head, loopback_env):
+    # what bounds the hourly CronJob's run (cluster/kuberay/cronjob-incremental-label.yaml)
+    submission_id = f"timeout-{uuid.uuid4().hex[:8]}"
+    done = submit(ray_head, loopback_env, *python_job("import time; print('started', flush=True); time.sleep(300)"),
+                  options=("--submission-id", submission_id, "--timeout-s", "5"))
+    assert done.returncode == 124, done.stdout + done.stderr
+    assert "--timeout-s" in done.stderr
+    assert job_status(ray_head, loopback_env, submission_id) == "STOPPED"
+
+
 def test_missing_address_is_a_clear_error(loopback_env):
     env = {k: v for k, v in loopback_env.items() if k != "RAY_ADDRESS"}
     done = subprocess.run([KOBERT, "submit", "--", "kobert", "--help"], capture_output=True, text=True,
