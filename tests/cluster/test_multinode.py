@@ -135,6 +135,6 @@ def test_a_node_local_output_on_a_multi_node_cluster_is_refused_before_any_work(
     refused = submit(multinode, "train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
                      "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
                      "--output", str(local), "--num-workers", "2", "--epochs", "1", "--max-steps-per-epoch", "2")
-    assert refused.returncode != 0, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
     assert f"--output {local} is a local path, but this Ray cluster has 3 nodes" in refused.stdout + refused.stderr
     assert not local.exists()
