@@ -45,8 +45,9 @@ def connect(address: str) -> "JobSubmissionClient":
                         "cluster's token (cluster/README.md says where it is)") from None
 
 
-def submit_when_ready(client: "JobSubmissionClient", address: str, attempts: int = 30, **job) -> str:
-    """Submit, retrying while a freshly started head has no job agent yet (it answers HTTP 500 for a while)."""
+def submit_when_ready(client: "JobSubmissionClient", address: str, attempts: int = 90, **job) -> str:
+    """Submit, retrying for up to 3 minutes while a freshly started head has no job agent yet (it answers HTTP
+    500 for a while: seen for over a minute on a busy 2-core machine)."""
     for attempt in range(attempts):
         try:
             return client.submit_job(**job)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.prepare import PrepareConfig, prepare
+from tests.cluster.conftest import free_ports
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(1500)]
 KOBERT = str(Path(sys.executable).with_name("kobert"))
@@ -60,6 +61,7 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
             s3.put_file(str(path), f"team/tokenizers/kobert/{path.name}")
         cluster = Cluster(initialize_head=True, head_node_args={
             "node_ip_address": "127.0.0.1", "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1",
+            "dashboard_port": free_ports(1)[0],  # not 8265: the session's other test head may hold it
             "object_store_memory": 200 * 1024 * 1024})
         workers = [cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2, object_store_memory=200 * 1024 * 1024)
                    for _ in range(2)]
