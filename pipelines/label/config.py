@@ -25,6 +25,9 @@ class LabelConfig:
         "help": "input column whose values become Hive partition folders (col=value/) under the run folder"})
     batch_size: int = field(default=4096, metadata={
         "help": "rows handed to a model actor at once; they are sorted by length inside it"})
+    rows_per_block: int = field(default=0, metadata={
+        "help": "rows per Ray Data block (ray engine; 0: --batch-size, so one block is one actor call): the unit "
+                "actors share out and a lost node repeats, whatever the input files' sizes"})
     forward_batch_size: int = field(default=128, metadata={"help": "rows per forward pass of the model"})
     max_length: int = field(default=128, metadata={
         "help": "token ids per text, the model's special tokens included; longer texts are truncated and flagged"})
@@ -64,6 +67,8 @@ class LabelConfig:
                             ("--rows-per-file", self.rows_per_file)]:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.rows_per_block < 0:
+            raise ValueError(f"--rows-per-block must be 0 (--batch-size) or more, got {self.rows_per_block}")
         if not 2 < self.max_length <= 512:
             raise ValueError(f"--max-length must be in 3..512 (KoBERT has 512 positions), got {self.max_length}")
         self.actor_range  # validates --actors
@@ -96,6 +101,11 @@ class LabelConfig:
         if self.partition_column:
             wanted.append(self.partition_column)
         return list(dict.fromkeys(wanted))
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per Ray Data block: `--rows-per-block`, else `--batch-size`."""
+        return self.rows_per_block or self.batch_size
 
     def threads(self) -> int:
         """torch threads per actor."""

@@ -262,8 +262,7 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
                  log_to_driver=False)
     try:
         context = ray.data.DataContext.get_current()
-        # Small blocks keep the pipeline streaming: with the default 128 MiB target, a whole input file became
-        # one block and the model actor buffered ~2M output rows before the writer saw any (memory, progress).
+        # A byte cap as well as read_ray's row cap: rows of very long texts still make blocks of bounded memory.
         context.target_max_block_size = BLOCK_BYTES
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
@@ -271,7 +270,7 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         if device == "auto":
             device = "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
         low, high = config.actor_range
-        dataset = read_ray(fs, files, config.columns)
+        dataset = read_ray(fs, files, config.columns, config.block_rows)
         dataset = dataset.map_batches(mark_rejected, batch_format="pyarrow", batch_size=config.batch_size,
                                       fn_kwargs={"text_column": config.text_column, "id_column": config.id_column})
         dataset = dataset.map_batches(tokenize, batch_format="pyarrow", batch_size=config.batch_size, fn_kwargs={

@@ -1,0 +1,41 @@
+"""Sharded model actors on a real local Ray: blocks of rows whatever the files.
+
+One module Ray of 4 logical CPUs (more than this 2-core machine has, so that an actor can reserve 3 and
+the tasks still get one); the runs join it in-process.
+"""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.label.read import list_input_files, read_ray
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def six_files(tmp_path_factory, nsmc_path):
+    """6 Parquet files of 3,000 real reviews each (one row group per file, ~270 KB): one read task's worth."""
+    folder = tmp_path_factory.mktemp("six-files")
+    batches = pq.ParquetFile(nsmc_path).iter_batches(batch_size=3000)
+    for index in range(6):
+        pq.write_table(pa.Table.from_batches([next(batches)]), folder / f"part-{index}.parquet")
+    return folder
+
+
+def test_reader_cuts_blocks_of_rows_whatever_the_files(local_ray, six_files):
+    fs, files = list_input_files([str(six_files)])
+    bundles = list(read_ray(fs, files, ["review_id", "text"], rows_per_block=1000).iter_internal_ref_bundles())
+    rows = [bundle.num_rows() for bundle in bundles]
+    assert sum(rows) == 18_000 and max(rows) <= 1000 and len(rows) >= 18
