@@ -73,7 +73,7 @@ class LabelConfig:
             raise ValueError(f"--max-length must be in 3..512 (KoBERT has 512 positions), got {self.max_length}")
         self.actor_range  # validates --actors
         reserved = {"label", "label_name", "score", "probabilities", "truncated", "model_version", "labeled_at",
-                    "run_id", "reason"}
+                    "run_id", "reason", "labeled_by"}
         clashes = reserved.intersection(self.pass_through)
         if clashes:
             raise ValueError(f"--pass-through columns {sorted(clashes)} clash with output columns")

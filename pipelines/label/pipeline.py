@@ -121,6 +121,9 @@ def run_label(config: LabelConfig) -> RunResult:
         if stats.rows != stats.expected_rows:
             raise RuntimeError(f"row count check failed: read {stats.expected_rows:,} rows, wrote "
                                f"{stats.rows:,} (labeled + rejected); nothing committed")
+        if sum(stats.actors.values()) != stats.labeled:
+            raise RuntimeError(f"row count check failed: {stats.labeled:,} rows labeled, but the actors report "
+                               f"{sum(stats.actors.values()):,}; nothing committed")
         run = run_entry(run_id, now, engine, model["model_version"], files, stats,
                         {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3)})
         extend = config.incremental and previous is not None
@@ -186,6 +189,7 @@ def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files
         "rows": {"read": stats.expected_rows, "labeled": stats.labeled, "rejected": stats.rejected,
                  "truncated": stats.truncated},
         "label_counts": dict(stats.labels), "reject_reasons": dict(stats.reasons),
+        "actors": stats.actor_shares(),
         "files": {"labeled": len(stats.labeled_files), "rejected": len(stats.rejected_files)},
         "timings": {**timings, "total_s": None, "since_process_start_s": None},
     }

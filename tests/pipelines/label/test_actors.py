@@ -1,14 +1,19 @@
-"""Sharded model actors on a real local Ray: blocks of rows whatever the files.
+"""Sharded model actors on a real local Ray: blocks of rows whatever the files, every actor a share of the
+rows, and the manifest naming who labeled how much.
 
 One module Ray of 4 logical CPUs (more than this 2-core machine has, so that an actor can reserve 3 and
 the tasks still get one); the runs join it in-process.
 """
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.label.pipeline import run_label
 from pipelines.label.read import list_input_files, read_ray
+from tests.pipelines.label.helpers import assert_exactly_once, config, files_of
 
 pytestmark = pytest.mark.ray
 
@@ -39,3 +44,14 @@ def test_reader_cuts_blocks_of_rows_whatever_the_files(local_ray, six_files):
     bundles = list(read_ray(fs, files, ["review_id", "text"], rows_per_block=1000).iter_internal_ref_bundles())
     rows = [bundle.num_rows() for bundle in bundles]
     assert sum(rows) == 18_000 and max(rows) <= 1000 and len(rows) >= 18
+
+
+def test_two_actors_each_label_a_share(local_ray, tiny_model_dir, six_files, tmp_path):
+    output = tmp_path / "labels"
+    result = run_label(config(tiny_model_dir, six_files, output, engine="ray", actors="2", batch_size=1000,
+                              max_length=64, threads_per_actor=0))
+    labeled, _ = assert_exactly_once(files_of(six_files), output)
+    actors = json.loads((output / "_SUCCESS").read_text())["runs"][0]["actors"]
+    assert actors == result.manifest["runs"][0]["actors"] and len({a["actor_id"] for a in actors}) == 2
+    assert sum(a["rows"] for a in actors) == labeled.num_rows
+    assert min(a["rows"] for a in actors) >= labeled.num_rows / 6, actors  # a share, not a leftover block
