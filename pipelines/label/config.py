@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 ENGINES = ["auto", "ray", "local"]
@@ -40,7 +39,12 @@ class LabelConfig:
                 "have no bf16 units; probabilities within ~0.02); auto: bf16-full where the hardware has bf16 "
                 "units (AMX, CUDA), else fp32",
         "choices": ["auto", "fp32", "bf16", "bf16-full", "int8"]})
-    threads_per_actor: int = field(default=0, metadata={"help": "torch CPU threads per model actor (0: cores / actors)"})
+    cpus_per_actor: float = field(default=0, metadata={
+        "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "
+                "--actors with one CPU left for the read and write tasks)"})
+    threads_per_actor: int = field(default=0, metadata={
+        "help": "torch CPU threads per model actor (0: the CPUs it reserves, at least 1; all cores on the local "
+                "engine)"})
     rows_per_file: int = field(default=100_000, metadata={"help": "rows per output Parquet file (at most)"})
     incremental: bool = field(default=False, metadata={
         "help": "label only input files not in OUTPUT's manifest and commit them as a new run partition"})
@@ -67,8 +71,10 @@ class LabelConfig:
                             ("--rows-per-file", self.rows_per_file)]:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.rows_per_block < 0:
-            raise ValueError(f"--rows-per-block must be 0 (--batch-size) or more, got {self.rows_per_block}")
+        for name, value in [("--rows-per-block", self.rows_per_block), ("--cpus-per-actor", self.cpus_per_actor),
+                            ("--threads-per-actor", self.threads_per_actor)]:
+            if value < 0:
+                raise ValueError(f"{name} must be 0 (automatic) or more, got {value}")
         if not 2 < self.max_length <= 512:
             raise ValueError(f"--max-length must be in 3..512 (KoBERT has 512 positions), got {self.max_length}")
         self.actor_range  # validates --actors
@@ -106,9 +112,3 @@ class LabelConfig:
     def block_rows(self) -> int:
         """Rows per Ray Data block: `--rows-per-block`, else `--batch-size`."""
         return self.rows_per_block or self.batch_size
-
-    def threads(self) -> int:
-        """torch threads per actor."""
-        if self.threads_per_actor > 0:
-            return self.threads_per_actor
-        return max(1, (os.cpu_count() or 1) // self.actor_range[1])

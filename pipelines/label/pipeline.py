@@ -26,6 +26,7 @@ from pipelines.label.manifest import Manifest
 from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
 from pipelines.label.predict import LabelPredictor
 from pipelines.label.read import list_input_files, read_local, read_ray
+from pipelines.label.resources import actor_cpus, alive_node_cpus
 from pipelines.label.summary import RunStats
 from pipelines.label.tokenize import tokenize
 from pipelines.label.validate import check_files, mark_rejected
@@ -274,6 +275,7 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         if device == "auto":
             device = "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
         low, high = config.actor_range
+        cpus = actor_cpus(config.cpus_per_actor, high, device, alive_node_cpus())
         dataset = read_ray(fs, files, config.columns, config.block_rows)
         dataset = dataset.map_batches(mark_rejected, batch_format="pyarrow", batch_size=config.batch_size,
                                       fn_kwargs={"text_column": config.text_column, "id_column": config.id_column})
@@ -282,10 +284,10 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         dataset = dataset.map_batches(
             LabelPredictor, batch_format="pyarrow", batch_size=config.batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
-            num_gpus=1 if device == "cuda" else 0, num_cpus=1,
+            num_gpus=1 if device == "cuda" else 0, num_cpus=cpus,
             fn_constructor_kwargs={"model": config.model, "device": device, "precision": config.precision,
                                    "forward_batch_size": config.forward_batch_size,
-                                   "max_length": config.max_length, "threads": config.threads()})
+                                   "max_length": config.max_length, "threads": config.threads_per_actor})
         dataset = dataset.map_batches(write_batch, batch_format="pyarrow", batch_size=config.rows_per_file,
                                       fn_kwargs=write_kwargs)
         for summary in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):

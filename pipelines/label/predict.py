@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
-from pipelines.label.resources import worker_identity
+from pipelines.label.resources import reserved_threads, worker_identity
 from pipelines.label.tokenize import TOKEN_IDS, padded
 from pipelines.label.validate import accepted_mask
 
@@ -34,16 +34,18 @@ class LabelPredictor:
             `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
         forward_batch_size: rows per forward pass.
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
-        threads: torch intra-op threads on CPU (Ray sets OMP_NUM_THREADS=1 in workers; this undoes it).
+        threads: torch intra-op threads on CPU; 0: the CPUs Ray reserved for this actor, rounded down, at
+            least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
     """
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
                  max_length: int = 128, threads: int = 0) -> None:
         from kobert_ops.predictor import Predictor
 
+        threads = threads or reserved_threads()
         self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
-                                   max_length=max_length, num_threads=threads or None, auto_bf16="bf16-full")
-        self.labeled_by = pa.array([worker_identity(_torch_threads())], pa.string())
+                                   max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
+        self.labeled_by = pa.array([worker_identity(threads)], pa.string())
         if self.predictor.fused is None:  # the fused CPU forward does this itself
             _first_token_only_in_last_layer(self.predictor.model)
         self.pad_id = self.predictor.tokenizer.pad_token_id
@@ -71,12 +73,6 @@ class LabelPredictor:
                 .append_column(SCORE, pa.array(score))
                 .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels))
                 .append_column(LABELED_BY, labeled_by))
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _release_freed_memory() -> None:

@@ -1,5 +1,5 @@
 """Sharded model actors on a real local Ray: blocks of rows whatever the files, every actor a share of the
-rows, and the manifest naming who labeled how much.
+rows, threads from the CPUs each actor reserves, and the manifest naming who labeled how much.
 
 One module Ray of 4 logical CPUs (more than this 2-core machine has, so that an actor can reserve 3 and
 the tasks still get one); the runs join it in-process.
@@ -55,3 +55,15 @@ def test_two_actors_each_label_a_share(local_ray, tiny_model_dir, six_files, tmp
     assert actors == result.manifest["runs"][0]["actors"] and len({a["actor_id"] for a in actors}) == 2
     assert sum(a["rows"] for a in actors) == labeled.num_rows
     assert min(a["rows"] for a in actors) >= labeled.num_rows / 6, actors  # a share, not a leftover block
+    # 4 CPUs, 2 actors: 1 each (2 each would leave the read and write tasks none), 1 thread each
+    assert [(a["cpus"], a["threads"]) for a in actors] == [(1.0, 1), (1.0, 1)]
+
+
+def test_actor_threads_are_the_cpus_it_reserves(local_ray, tiny_model_dir, six_files, tmp_path):
+    output = tmp_path / "labels"
+    files = files_of(six_files)[:1]
+    run_label(config(tiny_model_dir, files, output, engine="ray", cpus_per_actor=3, threads_per_actor=0,
+                     max_length=64))
+    labeled, _ = assert_exactly_once(files, output)
+    [actor] = json.loads((output / "_SUCCESS").read_text())["runs"][0]["actors"]
+    assert (actor["cpus"], actor["threads"], actor["rows"]) == (3.0, 3, labeled.num_rows)

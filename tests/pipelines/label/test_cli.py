@@ -39,6 +39,25 @@ def test_ray_pipeline_labels_messy_reviews_exactly_once(tiny_model_dir, messy_in
     assert manifest["runs"][0]["engine"] == "ray" and manifest["rows"]["read"] == labeled.num_rows + rejected.num_rows
 
 
+@pytest.mark.ray
+def test_two_actors_on_the_machines_own_ray_each_label_a_share(tiny_model_dir, real_table, tmp_path):
+    """`--actors 2` on a local Ray of this machine's cores (2 here): it used to hang (each actor held a whole
+    CPU, the read task got none); now the actors share what the tasks leave, and each labels a share."""
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    for index in range(6):
+        pq.write_table(real_table.slice(200 * index, 200), source / f"part-{index}.parquet")
+    result = kobert_label(tiny_model_dir, [source], output, "--engine", "ray", "--actors", "2", "--batch-size", "100",
+                          "--max-length", "64", "--threads-per-actor", "0", timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    labeled, _ = assert_exactly_once(files_of(source), output)
+    actors = json.loads((output / "_SUCCESS").read_text())["runs"][0]["actors"]
+    assert len({a["actor_id"] for a in actors}) == 2 and sum(a["rows"] for a in actors) == labeled.num_rows
+    assert min(a["rows"] for a in actors) >= labeled.num_rows / 6, actors
+    cores = os.cpu_count()
+    assert all(a["threads"] == max(1, int(a["cpus"])) and 2 * a["cpus"] <= cores - 1 for a in actors), actors
+
+
 def test_incremental_cli_run_twice_over_a_growing_input(tiny_model_dir, real_table, tmp_path):
     source, output = tmp_path / "in", tmp_path / "labels"
     source.mkdir()

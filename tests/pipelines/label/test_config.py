@@ -31,6 +31,7 @@ def test_columns_are_read_once_each():
     ({"incremental": True, "overwrite": True}, "exclude"),
     ({"id_column": "text"}, "differ"),
     ({"rows_per_block": -1}, "--rows-per-block"),
+    ({"cpus_per_actor": -0.5}, "--cpus-per-actor"),
     ({"pass_through": ["labeled_by"]}, "clash"),
 ])
 def test_inconsistent_options_are_refused(overrides, message):
