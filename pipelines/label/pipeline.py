@@ -26,7 +26,7 @@ from pipelines.label.manifest import Manifest
 from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
 from pipelines.label.predict import LabelPredictor
 from pipelines.label.read import list_input_files, read_local, read_ray
-from pipelines.label.resources import actor_cpus, alive_node_cpus
+from pipelines.label.resources import TASK_CPUS, actor_cpus, alive_node_cpus
 from pipelines.label.summary import RunStats
 from pipelines.label.tokenize import tokenize
 from pipelines.label.validate import check_files, mark_rejected
@@ -262,9 +262,14 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
     import ray.data
 
     started_ray = not ray.is_initialized()
-    if started_ray:  # honours RAY_ADDRESS; otherwise starts a local Ray
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
+    if started_ray:
+        # RAY_ADDRESS, else a local Ray of our own ("local": never a `ray start` cluster Ray would otherwise
+        # find on this machine) with one logical CPU beyond the cores for the light read and write tasks
+        # (validating and tokenizing run in the actors), so the actors' threads can use every core.
+        address = os.environ.get("RAY_ADDRESS")
+        own = {} if address else {"address": "local", "num_cpus": (os.cpu_count() or 1) + TASK_CPUS}
+        ray.init(**({"address": address} if address else own), include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)
     try:
         context = ray.data.DataContext.get_current()
         # A byte cap as well as read_ray's row cap: rows of very long texts still make blocks of bounded memory.
