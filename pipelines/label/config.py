@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 ENGINES = ["auto", "ray", "local"]
@@ -25,6 +24,9 @@ class LabelConfig:
         "help": "input column whose values become Hive partition folders (col=value/) under the run folder"})
     batch_size: int = field(default=4096, metadata={
         "help": "rows handed to a model actor at once; they are sorted by length inside it"})
+    rows_per_block: int = field(default=0, metadata={
+        "help": "rows per Ray Data block (ray engine; 0: --batch-size, so one block is one actor call): the unit "
+                "actors share out and a lost node repeats, whatever the input files' sizes"})
     forward_batch_size: int = field(default=128, metadata={"help": "rows per forward pass of the model"})
     max_length: int = field(default=128, metadata={
         "help": "token ids per text, the model's special tokens included; longer texts are truncated and flagged"})
@@ -37,7 +39,12 @@ class LabelConfig:
                 "have no bf16 units; probabilities within ~0.02); auto: bf16-full where the hardware has bf16 "
                 "units (AMX, CUDA), else fp32",
         "choices": ["auto", "fp32", "bf16", "bf16-full", "int8"]})
-    threads_per_actor: int = field(default=0, metadata={"help": "torch CPU threads per model actor (0: cores / actors)"})
+    cpus_per_actor: float = field(default=0, metadata={
+        "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "
+                "--actors with one CPU left for the read and write tasks)"})
+    threads_per_actor: int = field(default=0, metadata={
+        "help": "torch CPU threads per model actor (0: the CPUs it reserves, at least 1; all cores on the local "
+                "engine)"})
     rows_per_file: int = field(default=100_000, metadata={"help": "rows per output Parquet file (at most)"})
     incremental: bool = field(default=False, metadata={
         "help": "label only input files not in OUTPUT's manifest and commit them as a new run partition"})
@@ -64,11 +71,15 @@ class LabelConfig:
                             ("--rows-per-file", self.rows_per_file)]:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        for name, value in [("--rows-per-block", self.rows_per_block), ("--cpus-per-actor", self.cpus_per_actor),
+                            ("--threads-per-actor", self.threads_per_actor)]:
+            if value < 0:
+                raise ValueError(f"{name} must be 0 (automatic) or more, got {value}")
         if not 2 < self.max_length <= 512:
             raise ValueError(f"--max-length must be in 3..512 (KoBERT has 512 positions), got {self.max_length}")
         self.actor_range  # validates --actors
         reserved = {"label", "label_name", "score", "probabilities", "truncated", "model_version", "labeled_at",
-                    "run_id", "reason"}
+                    "run_id", "reason", "labeled_by"}
         clashes = reserved.intersection(self.pass_through)
         if clashes:
             raise ValueError(f"--pass-through columns {sorted(clashes)} clash with output columns")
@@ -97,8 +108,7 @@ class LabelConfig:
             wanted.append(self.partition_column)
         return list(dict.fromkeys(wanted))
 
-    def threads(self) -> int:
-        """torch threads per actor."""
-        if self.threads_per_actor > 0:
-            return self.threads_per_actor
-        return max(1, (os.cpu_count() or 1) // self.actor_range[1])
+    @property
+    def block_rows(self) -> int:
+        """Rows per Ray Data block: `--rows-per-block`, else `--batch-size`."""
+        return self.rows_per_block or self.batch_size

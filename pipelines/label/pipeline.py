@@ -27,6 +27,7 @@ from pipelines.label.manifest import Manifest
 from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
 from pipelines.label.predict import LabelPredictor
 from pipelines.label.read import list_input_files, read_local, read_ray
+from pipelines.label.resources import TASK_CPUS, actor_cpus, alive_node_cpus
 from pipelines.label.summary import RunStats
 from pipelines.label.tokenize import tokenize
 from pipelines.label.validate import check_files, mark_rejected
@@ -166,6 +167,9 @@ def _run_label(config: LabelConfig) -> RunResult:
         if stats.rows != stats.expected_rows:
             raise RuntimeError(f"row count check failed: read {stats.expected_rows:,} rows, wrote "
                                f"{stats.rows:,} (labeled + rejected); nothing committed")
+        if sum(stats.actors.values()) != stats.labeled:
+            raise RuntimeError(f"row count check failed: {stats.labeled:,} rows labeled, but the actors report "
+                               f"{sum(stats.actors.values()):,}; nothing committed")
         run = run_entry(run_id, now, engine, model["model_version"], files, stats,
                         {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3)})
         extend = config.incremental and previous is not None
@@ -231,6 +235,7 @@ def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files
         "rows": {"read": stats.expected_rows, "labeled": stats.labeled, "rejected": stats.rejected,
                  "truncated": stats.truncated},
         "label_counts": dict(stats.labels), "reject_reasons": dict(stats.reasons),
+        "actors": stats.actor_shares(),
         "files": {"labeled": len(stats.labeled_files), "rejected": len(stats.rejected_files)},
         "timings": {**timings, "total_s": None, "since_process_start_s": None},
     }
@@ -302,13 +307,17 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
     import ray.data
 
     started_ray = not ray.is_initialized()
-    if started_ray:  # honours RAY_ADDRESS; otherwise starts a local Ray
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
+    if started_ray:
+        # RAY_ADDRESS, else a local Ray of our own ("local": never a `ray start` cluster Ray would otherwise
+        # find on this machine) with one logical CPU beyond the cores for the light read and write tasks
+        # (validating and tokenizing run in the actors), so the actors' threads can use every core.
+        address = os.environ.get("RAY_ADDRESS")
+        own = {} if address else {"address": "local", "num_cpus": (os.cpu_count() or 1) + TASK_CPUS}
+        ray.init(**({"address": address} if address else own), include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)
     try:
         context = ray.data.DataContext.get_current()
-        # Small blocks keep the pipeline streaming: with the default 128 MiB target, a whole input file became
-        # one block and the model actor buffered ~2M output rows before the writer saw any (memory, progress).
+        # A byte cap as well as read_ray's row cap: rows of very long texts still make blocks of bounded memory.
         context.target_max_block_size = BLOCK_BYTES
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
@@ -316,7 +325,8 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         if device == "auto":
             device = "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
         low, high = config.actor_range
-        dataset = read_ray(fs, files, config.columns)
+        cpus = actor_cpus(config.cpus_per_actor, high, device, alive_node_cpus())
+        dataset = read_ray(fs, files, config.columns, config.block_rows)
         dataset = dataset.map_batches(mark_rejected, batch_format="pyarrow", batch_size=config.batch_size,
                                       fn_kwargs={"text_column": config.text_column, "id_column": config.id_column})
         dataset = dataset.map_batches(tokenize, batch_format="pyarrow", batch_size=config.batch_size, fn_kwargs={
@@ -324,10 +334,10 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         dataset = dataset.map_batches(
             LabelPredictor, batch_format="pyarrow", batch_size=config.batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
-            num_gpus=1 if device == "cuda" else 0, num_cpus=1,
+            num_gpus=1 if device == "cuda" else 0, num_cpus=cpus,
             fn_constructor_kwargs={"model": config.model, "device": device, "precision": config.precision,
                                    "forward_batch_size": config.forward_batch_size,
-                                   "max_length": config.max_length, "threads": config.threads()})
+                                   "max_length": config.max_length, "threads": config.threads_per_actor})
         dataset = dataset.map_batches(write_batch, batch_format="pyarrow", batch_size=config.rows_per_file,
                                       fn_kwargs=write_kwargs)
         for summary in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):

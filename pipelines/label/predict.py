@@ -3,6 +3,8 @@
 The model and tokenizer are loaded once, in the actor's `__init__` (Ray Data keeps a pool of these actors;
 on GPU nodes each holds one GPU). Rows arrive in input order; `kobert_ops.predictor.Predictor` sorts them by
 length so every forward pass pads only to its own longest row, and runs bf16 where the hardware is fast at it.
+Every row the actor passes on names who labeled it (`labeled_by`: node, actor, CPUs, threads), so a run can
+show that each actor, on each node, did a share.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+from pipelines.label.resources import reserved_threads, worker_identity
 from pipelines.label.tokenize import TOKEN_IDS, padded
 from pipelines.label.validate import accepted_mask
 
 LABEL, LABEL_NAME, SCORE, PROBABILITIES = "label", "label_name", "score", "probabilities"
+LABELED_BY = "labeled_by"  # dictionary<int32, string>: one JSON key per actor (resources.worker_identity)
 
 
 class LabelPredictor:
-    """Callable Ray Data UDF: `token_ids` in; `label`, `label_name`, `score`, `probabilities` out.
+    """Callable Ray Data UDF: `token_ids` in; `label`, `label_name`, `score`, `probabilities`, `labeled_by` out.
 
     Args:
         model: model directory or hub id.
@@ -30,15 +34,18 @@ class LabelPredictor:
             `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
         forward_batch_size: rows per forward pass.
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
-        threads: torch intra-op threads on CPU (Ray sets OMP_NUM_THREADS=1 in workers; this undoes it).
+        threads: torch intra-op threads on CPU; 0: the CPUs Ray reserved for this actor, rounded down, at
+            least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
     """
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
                  max_length: int = 128, threads: int = 0) -> None:
         from kobert_ops.predictor import Predictor
 
+        threads = threads or reserved_threads()
         self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
-                                   max_length=max_length, num_threads=threads or None, auto_bf16="bf16-full")
+                                   max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
+        self.labeled_by = pa.array([worker_identity(threads)], pa.string())
         if self.predictor.fused is None:  # the fused CPU forward does this itself
             _first_token_only_in_last_layer(self.predictor.model)
         self.pad_id = self.predictor.tokenizer.pad_token_id
@@ -59,11 +66,13 @@ class LabelPredictor:
             names[rows] = result.label_name
         _release_freed_memory()
         flat = pa.array(probabilities.reshape(-1), type=pa.float32())
+        labeled_by = pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, dtype=np.int32)), self.labeled_by)
         return (batch.drop_columns([TOKEN_IDS])
                 .append_column(LABEL, pa.array(label))
                 .append_column(LABEL_NAME, pa.array(names, type=pa.string()))
                 .append_column(SCORE, pa.array(score))
-                .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels)))
+                .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels))
+                .append_column(LABELED_BY, labeled_by))
 
 
 def _release_freed_memory() -> None:

@@ -95,14 +95,22 @@ def _input_file(fs, path: str, info: dict) -> InputFile:
                      etag=str(etag).strip('"') if etag else None)
 
 
-def read_ray(fs, files: list[InputFile], columns: list[str], parallelism: int = -1):
-    """A streaming Ray Dataset over `files` (only `columns`), without Hive partition inference."""
+def read_ray(fs, files: list[InputFile], columns: list[str], rows_per_block: int):
+    """A streaming Ray Dataset over `files` (only `columns`, no Hive partition inference) in blocks of at most
+    `rows_per_block` rows.
+
+    Blocks are cut by rows because Ray's Parquet reader cuts them only by bytes: it packs row groups into read
+    tasks of up to 128 MiB and yields a block per `target_max_block_size`, so 60,000 short reviews in 6 files
+    were one block, which one model actor labeled while the others idled. Blocks of rows are what the actors
+    share out, and all a lost node has to repeat.
+    """
     import ray.data
     from pyarrow.fs import FSSpecHandler, PyFileSystem
 
     paths = [fs._strip_protocol(f.path) for f in files]
-    return ray.data.read_parquet(paths, filesystem=PyFileSystem(FSSpecHandler(fs)), columns=columns,
-                                 partitioning=None, override_num_blocks=None if parallelism < 0 else parallelism)
+    dataset = ray.data.read_parquet(paths, filesystem=PyFileSystem(FSSpecHandler(fs)), columns=columns,
+                                    partitioning=None)
+    return dataset.repartition(target_num_rows_per_block=rows_per_block)
 
 
 def read_local(fs, files: list[InputFile], columns: list[str], batch_size: int) -> Iterator[pa.Table]:

@@ -22,6 +22,7 @@ class RunStats:
     labels: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     score_histograms: dict[str, list[int]] = field(default_factory=dict)
+    actors: Counter = field(default_factory=Counter)  # labeled rows per resources.worker_identity key
     labeled_files: list[str] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
@@ -42,8 +43,14 @@ class RunStats:
             for name, counts in json.loads(row["score_histograms"]).items():
                 known = self.score_histograms.setdefault(name, [0] * len(counts))
                 self.score_histograms[name] = [a + b for a, b in zip(known, counts)]
+            self.actors.update(json.loads(row["actor_rows"]))
             self.labeled_files.extend(row["labeled_files"])
             self.rejected_files.extend(row["rejected_files"])
+
+    def actor_shares(self) -> list[dict]:
+        """One entry per actor that labeled rows: node_id, actor_id, cpus, threads and rows, by node."""
+        shares = [{**json.loads(key), "rows": rows} for key, rows in self.actors.items()]
+        return sorted(shares, key=lambda share: (share["node_id"], share["actor_id"]))
 
     def progress(self, force: bool = False, stream=None) -> None:
         """Print a progress line at most every 5 s (to `sys.stderr` as it is now: a default bound at import

@@ -4,6 +4,7 @@ Files are written under `OUTPUT/_staging/<run_id>/` (folders starting with `_` a
 Spark and pyarrow readers) and only moved into place by the commit, which moves exactly the files the
 driver received summaries for: a retried task's orphan file is never committed, so no row is duplicated.
 The output schema is fixed here (see docs/labeling.md); a warehouse loads it, so change it only additively.
+`labeled_by` (which actor labeled a row) is not in it: the summary counts labeled rows per actor instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pipelines.label.predict import LABEL, LABEL_NAME, PROBABILITIES, SCORE
+from pipelines.label.predict import LABEL, LABEL_NAME, LABELED_BY, PROBABILITIES, SCORE
 from pipelines.label.tokenize import TRUNCATED
 from pipelines.label.validate import REASON, accepted_mask
 
@@ -32,6 +33,7 @@ SUMMARY_SCHEMA = pa.schema([
     ("label_counts", pa.string()),  # JSON {label_name: rows}
     ("reason_counts", pa.string()),  # JSON {reason: rows}
     ("score_histograms", pa.string()),  # JSON {label_name: [rows per score bin]}, SCORE_BINS bins over [0, 1]
+    ("actor_rows", pa.string()),  # JSON {labeled_by key: labeled rows}
 ])
 SCORE_BINS = 20
 
@@ -74,6 +76,7 @@ def write_batch(batch: pa.Table, *, fs, staging: str, id_column: str, pass_throu
     rejected_files = _write(rejected, fs, f"{staging}/{REJECTED_DIR}", None, rows_per_file)
     label_counts = Counter(labeled.column(LABEL_NAME).to_pylist())
     reason_counts = Counter(rejected.column(REASON).to_pylist())
+    actor_rows = actor_counts(batch)
     return pa.Table.from_pylist([{
         "labeled_files": labeled_files,
         "rejected_files": rejected_files,
@@ -83,7 +86,16 @@ def write_batch(batch: pa.Table, *, fs, staging: str, id_column: str, pass_throu
         "label_counts": json.dumps(label_counts, ensure_ascii=False),
         "reason_counts": json.dumps(reason_counts),
         "score_histograms": json.dumps(score_histograms(labeled), ensure_ascii=False),
+        "actor_rows": json.dumps(actor_rows),
     }], schema=SUMMARY_SCHEMA)
+
+
+def actor_counts(batch: pa.Table) -> dict[str, int]:
+    """Labeled rows per `labeled_by` key (the actor that labeled them); rejected rows went through no model."""
+    if LABELED_BY not in batch.column_names:
+        raise KeyError(f"the write stage needs the predict stage's {LABELED_BY!r} column; got {batch.column_names}")
+    by = batch.column(LABELED_BY).filter(pa.array(accepted_mask(batch)))
+    return dict(Counter(by.to_pylist()))
 
 
 def score_histograms(labeled: pa.Table) -> dict[str, list[int]]:

@@ -30,7 +30,16 @@ def test_columns_are_read_once_each():
     ({"pass_through": ["label"]}, "clash"),
     ({"incremental": True, "overwrite": True}, "exclude"),
     ({"id_column": "text"}, "differ"),
+    ({"rows_per_block": -1}, "--rows-per-block"),
+    ({"cpus_per_actor": -0.5}, "--cpus-per-actor"),
+    ({"pass_through": ["labeled_by"]}, "clash"),
 ])
 def test_inconsistent_options_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         make(**overrides)
+
+
+def test_blocks_are_one_actor_call_unless_sized():
+    assert make().block_rows == 4096
+    assert make(batch_size=1000).block_rows == 1000
+    assert make(batch_size=1000, rows_per_block=250).block_rows == 250

@@ -24,6 +24,8 @@ def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_pa
     assert labeled.schema.field("rating").type == pq.read_schema(files_of(messy_input)[0]).field("rating").type
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert manifest["rows"] == {"read": 1219, "labeled": labeled.num_rows, "rejected": rejected.num_rows}
+    assert manifest["runs"][0]["actors"] == [
+        {"node_id": "local", "actor_id": "local", "cpus": None, "threads": 1, "rows": labeled.num_rows}]
     assert [f["path"] for f in manifest["input_files"]] == [str(p) for p in files_of(messy_input)]
     assert manifest["model"]["labels"] == ["부정", "긍정"] and result.run_id == manifest["run_id"]
     report = output / manifest["runs"][0]["report"]

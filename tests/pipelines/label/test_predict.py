@@ -1,5 +1,8 @@
 """Predict stage: the actor labels accepted rows like `Predictor` does and leaves rejected rows unlabeled."""
 
+import json
+import os
+
 import numpy as np
 import pyarrow as pa
 
@@ -26,6 +29,9 @@ def test_labels_match_the_predictor_and_skip_rejected_rows(tiny_model_dir, real_
     assert out["label_name"].to_pylist()[:100] == expected.label_name[:100]
     assert label[100] == -1 and out["label_name"][101].as_py() is None
     assert "token_ids" not in out.column_names
+    # outside Ray: every core, and every row says so
+    assert set(out["labeled_by"].to_pylist()) == {json.dumps(
+        {"actor_id": "local", "cpus": None, "node_id": "local", "threads": os.cpu_count()})}
 
 
 def test_full_bf16_stays_close_to_fp32(tiny_model_dir, real_reviews):

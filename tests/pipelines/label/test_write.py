@@ -24,6 +24,7 @@ def predicted_batch():
         "score": pa.array([0.9, float("nan"), 0.6, 0.8], pa.float32()),
         "probabilities": pa.FixedSizeListArray.from_arrays(
             pa.array([0.1, 0.9, None, None, 0.6, 0.4, 0.2, 0.8], pa.float32()), 2),
+        "labeled_by": pa.array(["actor-a", "actor-a", "actor-b", "actor-a"]).dictionary_encode(),
     })
 
 
@@ -39,6 +40,7 @@ def test_labeled_and_rejected_files_follow_the_contract(tmp_path):
     summary = write(tmp_path)
     assert (summary["rows_labeled"], summary["rows_rejected"], summary["rows_truncated"]) == (3, 1, 1)
     assert json.loads(summary["label_counts"]) == {"긍정": 2, "부정": 1}
+    assert json.loads(summary["actor_rows"]) == {"actor-a": 2, "actor-b": 1}  # the rejected row was not labeled
     labeled = pq.read_table(tmp_path / "labeled" / summary["labeled_files"][0])
     assert labeled.schema.names == ["review_id", "movie_id", "label", "label_name", "score", "probabilities",
                                     "truncated", "model_version", "labeled_at"]
