@@ -42,6 +42,10 @@ class LabelConfig:
     cpus_per_actor: float = field(default=0, metadata={
         "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "
                 "--actors with one CPU left for the read and write tasks)"})
+    actor_start_timeout_s: float = field(default=600, metadata={
+        "help": "seconds to wait for the --actors minimum to start and load the model before any labeling (ray "
+                "engine), so every actor gets a share of the input; a pool that cannot start by then fails in "
+                "one line (0: do not wait, actors join as they come up)"})
     threads_per_actor: int = field(default=0, metadata={
         "help": "torch CPU threads per model actor (0: the CPUs it reserves, at least 1; all cores on the local "
                 "engine)"})
@@ -72,7 +76,8 @@ class LabelConfig:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         for name, value in [("--rows-per-block", self.rows_per_block), ("--cpus-per-actor", self.cpus_per_actor),
-                            ("--threads-per-actor", self.threads_per_actor)]:
+                            ("--threads-per-actor", self.threads_per_actor),
+                            ("--actor-start-timeout-s", self.actor_start_timeout_s)]:
             if value < 0:
                 raise ValueError(f"{name} must be 0 (automatic) or more, got {value}")
         if not 2 < self.max_length <= 512:

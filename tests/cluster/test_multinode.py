@@ -91,7 +91,6 @@ def read_json(s3, path: str) -> dict:
     return json.loads(s3.cat_file(path).decode("utf-8"))
 
 
-@pytest.mark.xfail(reason="fails since label-blocks merged (SystemExit 1 in the run); open in issue 11, not passing", strict=False)
 def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode):
     s3 = multinode.s3
     trained = submit(multinode, "train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
@@ -115,7 +114,8 @@ def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode)
     assert evaluation["n"] + evaluation["skipped_empty_text"] == test_rows
 
     labeled = submit(multinode, "label", "--model", "s3://team/models/nsmc-tiny", "--engine", "ray",
-                     "--actors", "2", "--cpus-per-actor", "2", "--input", "s3://team/data/train.parquet,s3://team/data/test.parquet",
+                     "--actors", "2", "--cpus-per-actor", "2", "--batch-size", "128",
+                     "--input", "s3://team/data/train.parquet,s3://team/data/test.parquet",
                      "--id-column", "review_id", "--output", "s3://team/labels/nsmc", "--no-progress")
     assert labeled.returncode == 0, labeled.stdout[-3000:] + labeled.stderr[-3000:]
     manifest = read_json(s3, "team/labels/nsmc/_SUCCESS")
@@ -126,8 +126,9 @@ def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode)
         train_rows = pq.ParquetFile(handle).metadata.num_rows
     assert run["rows"]["read"] == train_rows + test_rows
     assert run["rows"]["labeled"] + run["rows"]["rejected"] == run["rows"]["read"]
-    actors = run["actors"]  # 2 CPUs each: one actor per worker node, each labeling a share
-    assert len({actor["node_id"] for actor in actors}) == 2 and all(actor["rows"] > 0 for actor in actors)
+    actors = run["actors"]  # 2 CPUs each: one actor per worker node, each labeling a share of ~11 batches
+    assert len({actor["node_id"] for actor in actors}) == 2 and all(actor["rows"] > 0 for actor in actors), (
+        actors, labeled.stdout[-3000:])
     assert sum(actor["rows"] for actor in actors) == run["rows"]["labeled"]
     ids = []
     for path in s3.glob(f"team/labels/nsmc/run_id={run['run_id']}/**/*.parquet"):

@@ -67,3 +67,16 @@ def test_actor_threads_are_the_cpus_it_reserves(local_ray, tiny_model_dir, six_f
     labeled, _ = assert_exactly_once(files, output)
     [actor] = json.loads((output / "_SUCCESS").read_text())["runs"][0]["actors"]
     assert (actor["cpus"], actor["threads"], actor["rows"]) == (3.0, 3, labeled.num_rows)
+
+
+def test_a_pool_that_cannot_start_fails_in_one_line_and_commits_nothing(local_ray, tiny_model_dir, six_files,
+                                                                        tmp_path):
+    from pipelines.errors import UserError
+
+    output = tmp_path / "labels"
+    # 2 actors of 3 CPUs on a 4-CPU Ray: the second never schedules
+    with pytest.raises(UserError, match=r"did not start 2 label actor\(s\) of 3 CPU\(s\) each within "
+                                        r"--actor-start-timeout-s 5"):
+        run_label(config(tiny_model_dir, files_of(six_files)[:1], output, engine="ray", actors="2",
+                         cpus_per_actor=3, actor_start_timeout_s=5, max_length=64))
+    assert not (output / "_SUCCESS").exists()
