@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -80,11 +81,47 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
                 os.environ[name] = value
 
 
+def start(multinode, *command: str) -> subprocess.Popen:
+    """`kobert submit -- kobert …` from a folder outside the checkout, following the job's logs."""
+    return subprocess.Popen([KOBERT, "submit", "--address", multinode.address, "--submission-id",
+                             f"test-{uuid.uuid4().hex[:8]}", "--", "kobert", *command],
+                            cwd=multinode.cwd, env=multinode.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(job: subprocess.Popen) -> subprocess.CompletedProcess:
+    """Wait for a started submission; its exit status is the job's own."""
+    stdout, stderr = job.communicate(timeout=1200)
+    return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
+
+
 def submit(multinode, *command: str) -> subprocess.CompletedProcess:
-    """`kobert submit -- kobert …` from a folder outside the checkout; the job's exit status is its own."""
-    return subprocess.run([KOBERT, "submit", "--address", multinode.address, "--submission-id",
-                           f"test-{uuid.uuid4().hex[:8]}", "--", "kobert", *command],
-                          cwd=multinode.cwd, env=multinode.env, capture_output=True, text=True, timeout=1200)
+    return finish(start(multinode, *command))
+
+
+def wait_for(condition, job: subprocess.Popen, what: str, timeout_s: float = 600):
+    """Poll `condition()` until it returns something true; fail if the job ends first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if job.poll() is not None:
+            pytest.fail(f"the job ended before {what}: {finish(job).stdout[-3000:]}")
+        time.sleep(0.3)
+    job.kill()
+    pytest.fail(f"no {what} within {timeout_s:g} s")
+
+
+def kill_worker_node(multinode, index: int) -> str:
+    """SIGKILL a worker node's raylet and its workers (no graceful exit), then start a fresh node of the same
+    size, as a cluster replaces a lost machine. Returns the killed node's id."""
+    node = multinode.workers[index]
+    killed = node.node_id
+    multinode.cluster.remove_node(node, allow_graceful=False)
+    multinode.workers[index] = multinode.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2,
+                                                          object_store_memory=200 * 1024 * 1024)
+    return killed
 
 
 def read_json(s3, path: str) -> dict:
@@ -145,3 +182,66 @@ def test_a_node_local_output_on_a_multi_node_cluster_is_refused_before_any_work(
     assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
     assert f"--output {local} is a local path, but this Ray cluster has 3 nodes" in refused.stdout + refused.stderr
     assert not local.exists()
+
+
+def test_training_survives_a_lost_node_from_its_checkpoint_in_object_storage(multinode):
+    s3, output = multinode.s3, "team/models/loss-small"
+    job = start(multinode, "train", "--model", "small", "--tokenizer", "s3://team/tokenizers/kobert",
+                "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
+                "--output", f"s3://{output}", "--num-workers", "2", "--cpus-per-worker", "2", "--max-length", "64",
+                "--batch-size", "16", "--epochs", "1", "--checkpoint-every-steps", "10", "--max-failures", "2")
+
+    def committed_mid_epoch_checkpoint() -> bool:
+        s3.invalidate_cache()
+        snapshots = s3.glob(f"{output}/checkpoints/*/checkpoint_manager_snapshot.json")
+        return bool(snapshots) and b"checkpoint_epoch001_step" in s3.cat_file(snapshots[0])
+
+    wait_for(committed_mid_epoch_checkpoint, job, "a mid-epoch checkpoint in S3")
+    assert job.poll() is None
+    kill_worker_node(multinode, 0)
+    trained = finish(job)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    (entry,) = read_json(s3, f"{output}/metrics.json")["history"]
+    with s3.open("team/data/train.parquet", "rb") as handle:
+        rows = pq.ParquetFile(handle).metadata.num_rows
+    steps = -(-(rows // 2) // 16)  # what an undisturbed run of 2 ranks takes
+    assert entry["global_step"] == steps
+    # restarted from a mid-epoch checkpoint in S3, not from scratch; the new rank ran on the fresh node
+    assert 0 < entry["resumed_from_step"] < steps and entry["resumed_from_step"] % 10 == 0
+    assert multinode.workers[0].node_id in entry["nodes"]
+
+
+def test_labeling_survives_a_lost_node_exactly_once(multinode, nsmc_path, tokenizer_dir):
+    from pipelines.init_model import InitModelConfig, init_model
+
+    s3 = multinode.s3
+    reviews = pq.read_table(nsmc_path, columns=["review_id", "text"]).slice(0, 20_000)
+    with s3.open("team/corpus/reviews-20k.parquet", "wb") as handle:
+        pq.write_table(reviews, handle)
+    model = multinode.cwd / "small-model"  # random weights: labeling time, not quality, matters here
+    init_model(InitModelConfig(output=str(model), preset="small", tokenizer=str(tokenizer_dir)))
+    s3.put(str(model), "team/models/random-small", recursive=True)
+    output = "team/labels/loss"
+    job = start(multinode, "label", "--model", "s3://team/models/random-small", "--engine", "ray",
+                "--actors", "2", "--cpus-per-actor", "2", "--batch-size", "256", "--rows-per-file", "256",
+                "--input", "s3://team/corpus/reviews-20k.parquet", "--id-column", "review_id",
+                "--output", f"s3://{output}", "--no-progress")
+
+    def some_batches_staged() -> bool:
+        s3.invalidate_cache()
+        return len(s3.glob(f"{output}/_staging/*/labeled/*.parquet")) >= 4
+
+    wait_for(some_batches_staged, job, "labeled batches in S3")
+    assert job.poll() is None and not s3.exists(f"{output}/_SUCCESS")  # the node dies mid-run
+    killed = kill_worker_node(multinode, 1)
+    labeled = finish(job)
+    assert labeled.returncode == 0, labeled.stdout[-3000:] + labeled.stderr[-3000:]
+    run = read_json(s3, f"{output}/_SUCCESS")["runs"][-1]
+    assert run["rows"]["read"] == reviews.num_rows
+    assert run["rows"]["labeled"] + run["rows"]["rejected"] == reviews.num_rows
+    assert killed in {actor["node_id"] for actor in run["actors"]}  # the lost node had labeled some rows
+    ids = []
+    for path in s3.glob(f"{output}/run_id={run['run_id']}/**/*.parquet"):
+        with s3.open(path, "rb") as handle:
+            ids += pq.read_table(handle, columns=["review_id"]).column("review_id").to_pylist()
+    assert len(ids) == len(set(ids)) == run["rows"]["labeled"]  # nothing lost, nothing twice
