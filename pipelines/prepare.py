@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from pipelines.args import add_dataclass_arguments, dataclass_from_args
+from pipelines.core.storage import staged_output
 
 HELP = "clean, label, balance and split a review corpus into train/eval/test Parquet"
 SPLITS = ("train", "eval", "test")
@@ -29,7 +29,7 @@ class PrepareConfig:
     """What to read, how to label it, and how to split it."""
 
     input: str = field(metadata={"help": "raw reviews Parquet (columns text, rating; local path or fsspec URI)"})
-    output: str = field(metadata={"help": "directory for train/eval/test.parquet, labels.json, summary.json"})
+    output: str = field(metadata={"help": "folder or URI (s3://, gs://, ...) for train/eval/test.parquet, labels.json, summary.json"})
     scheme: str = field(default="binary", metadata={"help": "rating → label rule: binary is NSMC's (1-4 neg, 9-10 pos); ternary adds 5-8 neutral", "choices": ["binary", "ternary"]})
     eval_fraction: float = field(default=0.1, metadata={"help": "share of rows in the eval split"})
     test_fraction: float = field(default=0.1, metadata={"help": "share of rows in the test split"})
@@ -143,27 +143,26 @@ def prepare(config: PrepareConfig) -> dict:
     frame, more_dropped = balance_and_sample(frame, len(scheme.labels), config.balance, config.sample, config.seed)
     dropped.update(more_dropped)
     splits = split(frame, config.eval_fraction, config.test_fraction, config.seed)
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     label_names = list(scheme.labels)
-    counts = {}
-    for name, rows in splits.items():
-        rows = rows.assign(label=rows["label"].astype("int64"), label_name=[label_names[i] for i in rows["label"]])
-        columns = [c for c in ("review_id", "text", "label", "label_name", "rating") if c in rows]
-        rows[columns].to_parquet(output / f"{name}.parquet", index=False)
-        counts[name] = {label_names[k]: int(v) for k, v in sorted(rows["label"].value_counts().items())}
-    (output / "labels.json").write_text(
-        json.dumps({"scheme": config.scheme, "labels": label_names, "rating_ranges": [list(r) for r in scheme.ranges]},
-                   ensure_ascii=False, indent=2) + "\n"
-    )
     summary = {
         "input": config.input,
         "input_rows": len(raw),
         "dropped": dropped,
         "kept_rows": int(sum(len(rows) for rows in splits.values())),
-        "splits": counts,
+        "splits": {},
         "labels": label_names,
         "config": asdict(config),
     }
-    (output / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    with staged_output(config.output) as output:  # a URI (s3://, gs://) gets the files once all are written
+        for name, rows in splits.items():
+            rows = rows.assign(label=rows["label"].astype("int64"),
+                               label_name=[label_names[i] for i in rows["label"]])
+            columns = [c for c in ("review_id", "text", "label", "label_name", "rating") if c in rows]
+            rows[columns].to_parquet(output / f"{name}.parquet", index=False)
+            summary["splits"][name] = {label_names[k]: int(v)
+                                       for k, v in sorted(rows["label"].value_counts().items())}
+        (output / "labels.json").write_text(json.dumps(
+            {"scheme": config.scheme, "labels": label_names, "rating_ranges": [list(r) for r in scheme.ranges]},
+            ensure_ascii=False, indent=2) + "\n")
+        (output / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return summary

@@ -55,7 +55,8 @@ def staged_output(output: str):
     with tempfile.TemporaryDirectory(prefix="kobert-output-") as staging:
         yield Path(staging)
         fs, root = _filesystem(output)
-        fs.create_dir(root, recursive=True)
+        if fs.type_name == "local":  # an object store needs no folders, and an empty "dir/" marker is clutter
+            fs.create_dir(root, recursive=True)
         pafs.copy_files(staging, root, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
 
 

@@ -27,6 +27,18 @@ from tests.cluster.conftest import free_ports
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(1500)]
 KOBERT = str(Path(sys.executable).with_name("kobert"))
 
+# The walk-through of the README's "Run on a cluster": these very commands, each after `kobert submit --`.
+TRAIN = ("train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
+         "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
+         "--output", "s3://team/models/nsmc-tiny", "--num-workers", "2", "--cpus-per-worker", "2",
+         "--max-length", "64", "--batch-size", "32", "--epochs", "1", "--max-steps-per-epoch", "8")
+EVALUATE = ("evaluate", "--model", "s3://team/models/nsmc-tiny", "--data", "s3://team/data/test.parquet",
+            "--output", "s3://team/models/nsmc-tiny/test-eval")
+LABEL = ("label", "--model", "s3://team/models/nsmc-tiny", "--engine", "ray", "--actors", "2",
+         "--cpus-per-actor", "2", "--batch-size", "128",
+         "--input", "s3://team/data/train.parquet,s3://team/data/test.parquet", "--id-column", "review_id",
+         "--output", "s3://team/labels/nsmc", "--no-progress")
+
 
 @pytest.fixture(scope="module")
 def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
@@ -54,10 +66,8 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
     try:
         s3 = s3fs.S3FileSystem(skip_instance_cache=True)
         s3.mkdir("team")
-        data = root / "nsmc"
-        prepare(PrepareConfig(input=str(nsmc_path), output=str(data), scheme="binary", sample=1500))
-        for split in ("train", "eval", "test"):
-            s3.put_file(str(Path(data) / f"{split}.parquet"), f"team/data/{split}.parquet")
+        # the README's `kobert prepare nsmc --input … --output s3://team/data --sample 1500`
+        prepare(PrepareConfig(input=str(nsmc_path), output="s3://team/data", scheme="binary", sample=1500))
         for path in Path(tokenizer_dir).iterdir():
             s3.put_file(str(path), f"team/tokenizers/kobert/{path.name}")
         cluster = Cluster(initialize_head=True, head_node_args={
@@ -130,10 +140,7 @@ def read_json(s3, path: str) -> dict:
 
 def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode):
     s3 = multinode.s3
-    trained = submit(multinode, "train", "--model", "tiny", "--tokenizer", "s3://team/tokenizers/kobert",
-                     "--train", "s3://team/data/train.parquet", "--eval", "s3://team/data/eval.parquet",
-                     "--output", "s3://team/models/nsmc-tiny", "--num-workers", "2", "--cpus-per-worker", "2",
-                     "--max-length", "64", "--batch-size", "32", "--epochs", "1", "--max-steps-per-epoch", "8")
+    trained = submit(multinode, *TRAIN)
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     metrics = read_json(s3, "team/models/nsmc-tiny/metrics.json")
     nodes = metrics["best"]["nodes"]
@@ -142,18 +149,14 @@ def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode)
     assert metrics["best"]["global_step"] == 8
     assert s3.glob("team/models/nsmc-tiny/checkpoints/*/checkpoint_epoch001_*")
 
-    evaluated = submit(multinode, "evaluate", "--model", "s3://team/models/nsmc-tiny",
-                       "--data", "s3://team/data/test.parquet", "--output", "s3://team/models/nsmc-tiny/test-eval")
+    evaluated = submit(multinode, *EVALUATE)
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
     evaluation = read_json(s3, "team/models/nsmc-tiny/test-eval/metrics.json")
     with s3.open("team/data/test.parquet", "rb") as handle:
         test_rows = pq.ParquetFile(handle).metadata.num_rows
     assert evaluation["n"] + evaluation["skipped_empty_text"] == test_rows
 
-    labeled = submit(multinode, "label", "--model", "s3://team/models/nsmc-tiny", "--engine", "ray",
-                     "--actors", "2", "--cpus-per-actor", "2", "--batch-size", "128",
-                     "--input", "s3://team/data/train.parquet,s3://team/data/test.parquet",
-                     "--id-column", "review_id", "--output", "s3://team/labels/nsmc", "--no-progress")
+    labeled = submit(multinode, *LABEL)
     assert labeled.returncode == 0, labeled.stdout[-3000:] + labeled.stderr[-3000:]
     manifest = read_json(s3, "team/labels/nsmc/_SUCCESS")
     digest = manifest["model"]["pinned"].split("#sha256=")[1]
@@ -245,3 +248,13 @@ def test_labeling_survives_a_lost_node_exactly_once(multinode, nsmc_path, tokeni
         with s3.open(path, "rb") as handle:
             ids += pq.read_table(handle, columns=["review_id"]).column("review_id").to_pylist()
     assert len(ids) == len(set(ids)) == run["rows"]["labeled"]  # nothing lost, nothing twice
+
+
+def test_the_readme_walks_through_the_commands_this_module_runs():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Run on a cluster", 1)[1].split("\n## ", 1)[0]
+    commands = " ".join(section.replace("\\\n", " ").split())
+    for command in (TRAIN, EVALUATE, LABEL):
+        assert "kobert submit -- kobert " + " ".join(command) in commands
+    assert "kobert prepare nsmc --input ../shared/data/nsmc/reviews.parquet --output s3://team/data " \
+           "--sample 1500" in commands

@@ -75,3 +75,23 @@ def test_missing_column_is_named(tmp_path):
     pd.DataFrame({"review": ["좋아요"], "rating": [10]}).to_parquet(tmp_path / "raw.parquet")
     with pytest.raises(ValueError, match="text"):
         prepare(PrepareConfig(input=str(tmp_path / "raw.parquet"), output=str(tmp_path / "out")))
+
+
+def test_splits_go_to_object_storage(nsmc_path, s3_env, monkeypatch, tmp_path):
+    """`--output s3://…` (the README's cluster walk-through): the splits land in the bucket, nothing locally."""
+    import s3fs
+
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir("prepared")
+    summary = prepare(PrepareConfig(input=str(nsmc_path), output="s3://prepared/nsmc", sample=600))
+    with fs.open("prepared/nsmc/train.parquet", "rb") as handle:
+        train = pd.read_parquet(handle)
+    assert len(train) == summary["splits"]["train"]["긍정"] + summary["splits"]["train"]["부정"]
+    assert json.loads(fs.cat_file("prepared/nsmc/labels.json"))["labels"] == summary["labels"]
+    assert sorted(name.rsplit("/", 1)[1] for name in fs.ls("prepared/nsmc")) == [
+        "eval.parquet", "labels.json", "summary.json", "test.parquet", "train.parquet"]
+    assert not list(tmp_path.iterdir())  # no local folder named "s3:"
