@@ -55,6 +55,10 @@ class LabelConfig:
     delta_table: str | None = field(default=None, metadata={
         "help": "also keep a Delta Lake table (path or URI) of the labeled rows: each run one ACID append, "
                 "exactly once (needs the delta extra; see docs/labeling.md)"})
+    lease_ttl_s: float = field(default=600, metadata={
+        "help": "seconds a run's lease on OUTPUT (OUTPUT/_LOCK.<n>) lasts past its last renewal; it renews every "
+                "quarter of that while it lives. A run killed on another machine keeps OUTPUT from other runs "
+                "that long (one killed on this machine, not at all)"})
     overwrite: bool = field(default=False, metadata={"help": "replace a complete OUTPUT (default: refuse)"})
     engine: str = field(default="auto", metadata={
         "help": "ray: Ray Data pipeline; local: same stages in this process; auto: local for small inputs "
@@ -88,6 +92,8 @@ class LabelConfig:
         clashes = reserved.intersection(self.pass_through)
         if clashes:
             raise ValueError(f"--pass-through columns {sorted(clashes)} clash with output columns")
+        if self.lease_ttl_s < 4:
+            raise ValueError(f"--lease-ttl-s must be at least 4 (renewed every quarter of it), got {self.lease_ttl_s}")
         if self.incremental and self.overwrite:
             raise ValueError("--incremental and --overwrite exclude each other")
 

@@ -5,7 +5,7 @@
     OUTPUT/_rejected/run_id=<run>/*.parquet  rows that could not be labeled, with a reason
     OUTPUT/_reports/run_id=<run>/            report.md, label_distribution.png, label_stats.json
     OUTPUT/_staging/<run>/                   files of a run in progress (never read)
-    OUTPUT/_LOCK                             held while a run works on OUTPUT
+    OUTPUT/_LOCK.<generation>                the lease of the run working on OUTPUT (pipelines/label/lease.py)
 
 Anything not named in `_SUCCESS` is debris of an interrupted run and is deleted before the next run, so
 re-running the same command never duplicates rows.
@@ -13,19 +13,16 @@ re-running the same command never duplicates rows.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import time
 from dataclasses import dataclass
 
 from pipelines.errors import UserError
+from pipelines.label.lease import PREFIX as LEASE_PREFIX
 from pipelines.label.manifest import SUCCESS, Manifest, read_manifest, remove_manifest
 from pipelines.label.write import LABELED_DIR, REJECTED_DIR
 
-RUN_PREFIX, REJECTED, REPORTS, STAGING, LOCK = "run_id=", "_rejected", "_reports", "_staging", "_LOCK"
+RUN_PREFIX, REJECTED, REPORTS, STAGING = "run_id=", "_rejected", "_reports", "_staging"
 REPORT_DIR = "report"  # inside a run's staging folder
-OURS = (SUCCESS, SUCCESS + ".tmp", REJECTED, REPORTS, STAGING, LOCK)
+OURS = (SUCCESS, SUCCESS + ".tmp", REJECTED, REPORTS, STAGING)
 
 
 @dataclass
@@ -60,24 +57,6 @@ class OutputFolder:
         except ValueError as error:
             raise UserError(f"{self.root}/{SUCCESS} is not a manifest this tool wrote: {error}") from None
 
-    # ------------------------------------------------------------------ lock
-    def acquire_lock(self, run_id: str) -> None:
-        """Refuse to start while another live run works on this output (cron runs may overlap)."""
-        path = f"{self.root}/{LOCK}"
-        if self.fs.exists(path):
-            holder = json.loads(self.fs.cat_file(path))
-            if not _stale(holder):
-                raise UserError(f"{path} is held by run {holder['run_id']} (pid {holder['pid']} on "
-                                f"{holder['host']}, since {holder['since']}); remove it if that run is dead")
-        self.fs.makedirs(self.root, exist_ok=True)
-        holder = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-        self.fs.pipe_file(path, json.dumps(holder).encode())
-
-    def release_lock(self) -> None:
-        path = f"{self.root}/{LOCK}"
-        if self.fs.exists(path):
-            self.fs.rm(path)
-
     # ------------------------------------------------------------------ clean-up
     def entries(self) -> list[str]:
         if not self.fs.exists(self.root):
@@ -87,7 +66,7 @@ class OutputFolder:
     def remove_debris(self, keep_runs: list[str]) -> None:
         """Delete staging folders and run partitions not in `keep_runs`; refuse if OUTPUT holds foreign files."""
         names = self.entries()
-        foreign = [n for n in names if n not in OURS and not n.startswith(RUN_PREFIX)]
+        foreign = [n for n in names if n not in OURS and not n.startswith((RUN_PREFIX, LEASE_PREFIX))]
         if foreign:
             raise UserError(f"output {self.root} holds files this tool did not write ({', '.join(sorted(foreign)[:5])}); "
                             "choose an empty or new output folder")
@@ -142,15 +121,3 @@ class OutputFolder:
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
         self.fs.mv(source, target)
 
-
-def _stale(holder: dict) -> bool:
-    """A lock is stale when its process is gone (same host), or after a day (other hosts)."""
-    if holder.get("host") == socket.gethostname():
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return int(holder["pid"]) == os.getpid()
-    return time.time() - float(holder.get("since", 0)) > 24 * 3600

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pipelines.errors import UserError
 from pipelines.label.config import LabelConfig
+from pipelines.label.lease import Lease
 from pipelines.label.manifest import Manifest
 from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
 from pipelines.label.predict import LabelPredictor
@@ -139,7 +140,7 @@ def _run_label(config: LabelConfig) -> RunResult:
                                                                  model["path"])
     now = datetime.now(timezone.utc)
     run_id = new_run_id(now)
-    output.acquire_lock(run_id)
+    lease = Lease.acquire(output.fs, output.root, run_id, config.lease_ttl_s)
     try:
         previous = output.prepare(config.incremental, config.overwrite)
         columns = {"id": config.id_column, "text": config.text_column, "pass_through": config.pass_through,
@@ -182,12 +183,13 @@ def _run_label(config: LabelConfig) -> RunResult:
             run["report"] = f"{REPORTS}/{RUN_PREFIX}{run_id}/report.md"
         run["timings"]["total_s"] = round(time.time() - started, 3)
         run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
+        lease.confirm()  # a run that lost its lease (not renewed for --lease-ttl-s) must not commit
         output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest, replace_runs=replace)
         delta = sync_delta_table(config, output, manifest)
         return RunResult(run_id, stats, len(files), time.time() - started, engine, model["model_version"],
                          manifest.to_json(), delta)
     finally:
-        output.release_lock()
+        lease.release()
 
 
 def stage_report(output: OutputFolder, run_id: str, config: LabelConfig, model_version: str, stats: RunStats,

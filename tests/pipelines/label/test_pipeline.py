@@ -3,6 +3,7 @@ over interrupted output, incremental runs, and refusals that protect existing da
 
 import json
 import shutil
+import time
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -81,7 +82,7 @@ def test_output_with_foreign_files_is_refused(tiny_model_dir, messy_input, tmp_p
     (tmp_path / "labels" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="did not write .*notes.txt"):
         run_label(config(tiny_model_dir, messy_input, tmp_path / "labels"))
-    assert (tmp_path / "labels" / "notes.txt").exists() and not (tmp_path / "labels" / "_LOCK").exists()
+    assert (tmp_path / "labels" / "notes.txt").exists() and not list((tmp_path / "labels").glob("_LOCK*"))
 
 
 def test_live_lock_is_respected(tiny_model_dir, messy_input, tmp_path):
@@ -90,7 +91,10 @@ def test_live_lock_is_respected(tiny_model_dir, messy_input, tmp_path):
 
     output = tmp_path / "labels"
     output.mkdir()
-    holder = {"run_id": "other", "host": socket.gethostname(), "pid": os.getppid(), "since": 0}
-    (output / "_LOCK").write_text(json.dumps(holder))
+    from pipelines.label.lease import process_space
+
+    holder = {"run_id": "other", "host": socket.gethostname(), "pid": os.getppid(), "since": 0,
+              "process_space": process_space(), "expires": time.time() + 600}
+    (output / "_LOCK.00000001").write_text(json.dumps(holder))
     with pytest.raises(UserError, match="held by run other"):
         run_label(config(tiny_model_dir, messy_input, output))
