@@ -3,7 +3,8 @@
     OUTPUT/_LOCK.<generation>   {"run_id", "host", "pid", "process_space", "since", "expires"}
 
 A run takes the lease by creating the next generation's file exclusively: `O_EXCL` on a local disk,
-`If-None-Match: *` on S3 (s3fs `mode="create"`), `ifGenerationMatch=0` on GCS (gcsfs). Of two runs started at
+`If-None-Match: *` on S3 (s3fs `mode="create"`); other fsspec stores get `mode="create"` too (gcsfs: untested
+here; fsspec's generic fallback checks then writes, which is not atomic). Of two runs started at
 once exactly one create succeeds; the other is refused in one line. The highest generation is the holder, so
 taking over a dead run's lease never deletes a file another run may have just written (a check-then-write
 `_LOCK` let two overlapping cron runs both start, and its release deleted whichever lock was there).
