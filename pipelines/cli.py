@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from pipelines.errors import UserError
@@ -46,7 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def own_ray_on_loopback() -> None:
+    """A Ray this command starts itself (no RAY_ADDRESS) listens on 127.0.0.1 only.
+
+    Ray binds its GCS, raylet and agents to every interface unless `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`,
+    which Ray reads when it is imported: so set here, before any subcommand imports Ray. Against a cluster
+    (RAY_ADDRESS set, as in a Ray job) nothing changes.
+    """
+    if not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
+    own_ray_on_loopback()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -42,7 +42,7 @@ def local_ray():
     """A local Ray with one logical CPU per training worker plus one for Ray Data; its GCS address."""
     import ray
 
-    ray.init(num_cpus=3, include_dashboard=False)
+    ray.init(address="local", num_cpus=3, include_dashboard=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
