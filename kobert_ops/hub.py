@@ -69,6 +69,10 @@ def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = Non
         return path
     if not looks_like_hub_id(reference):
         raise FileNotFoundError(f"model/tokenizer path not found: {reference}")
+    parent = Path(reference.partition("@")[0]).parent
+    if parent.is_dir():  # `models/my-model` beside an existing `models/`: a folder the user meant
+        raise FileNotFoundError(f"no model folder {reference} ({parent}/ exists, but holds no {path.name}); "
+                                "check the path, or pass a hub id as owner/name")
     from huggingface_hub import snapshot_download
 
     repo, revision = split_revision(reference)
@@ -79,11 +83,9 @@ def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = Non
 
 
 def offline_help(reference: str, error: BaseException) -> str:
-    """The message a user sees when a hub id cannot be fetched."""
-    return (
-        f"could not download '{reference}' from the Hugging Face hub ({type(error).__name__}: {error}).\n"
-        "This machine looks offline or cannot reach the hub. On a machine with internet run\n"
-        f"    hf download {reference} --local-dir ./{reference.split('/')[-1]}\n"
-        "copy that directory here, and pass its path instead of the hub id "
-        "(or put it in the hub cache and set HF_HUB_OFFLINE=1)."
-    )
+    """The one line a user sees when a hub id cannot be fetched (the full reference, what to do)."""
+    repo = reference.partition("@")[0]
+    return (f"could not download '{reference}' from the Hugging Face hub ({type(error).__name__}), and there "
+            f"is no local folder {reference} either; offline, run `hf download {repo} --local-dir "
+            f"./{repo.split('/')[-1]}` on a machine with internet, copy that folder here and pass its path "
+            "(or fill the hub cache and set HF_HUB_OFFLINE=1)")

@@ -53,3 +53,20 @@ def test_other_encoders_load_by_hub_id(offline_hub):
 def test_an_id_missing_from_the_cache_says_what_to_do(offline_hub):
     with pytest.raises(ModelNotAvailableError, match="hf download test-encoders/absent"):
         load_tokenizer("test-encoders/absent")
+
+
+def test_a_missing_folder_inside_an_existing_one_is_a_missing_path_not_a_hub_id(tmp_path, monkeypatch):
+    """`models/my-model` where `models/` exists is a folder the user meant, not the hub's `models` owner."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"^no model folder models/my-model \(models/ exists, but holds "
+                                                r"no my-model\)"):
+        resolve("models/my-model")
+
+
+def test_an_unreachable_hub_id_is_one_line_naming_the_whole_reference(offline_hub):
+    with pytest.raises(ModelNotAvailableError) as raised:
+        resolve("test-encoders/absent-model")
+    message = str(raised.value)
+    assert "\n" not in message and "'test-encoders/absent-model'" in message
+    assert "no local folder test-encoders/absent-model either" in message
