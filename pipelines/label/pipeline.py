@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import os
 import threading
 import time
@@ -64,6 +65,10 @@ def model_info(model: str, model_version: str | None) -> dict:
     directory = hub.resolve(pinned, allow_patterns=hub.MODEL_FILES)
     config = json.loads((directory / "config.json").read_text())
     labels = [config["id2label"][key] for key in sorted(config.get("id2label", {}), key=int)]
+    if not labels or all(re.fullmatch(r"LABEL_\d+", str(name)) for name in labels):
+        raise UserError(f"model {model} names no labels (its config.json has "
+                        f"{'no id2label' if not labels else 'only the placeholder names ' + ', '.join(labels)}); "
+                        "set id2label to the label names in config.json, or fine-tune it with kobert train")
     extra_path = directory / "kobert.json"
     extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
     return {"path": str(model), "pinned": pinned, "directory": str(directory), "labels": labels,

@@ -98,3 +98,19 @@ def test_live_lock_is_respected(tiny_model_dir, messy_input, tmp_path):
     (output / "_LOCK.00000001").write_text(json.dumps(holder))
     with pytest.raises(UserError, match="held by run other"):
         run_label(config(tiny_model_dir, messy_input, output))
+
+
+@pytest.mark.parametrize("labels", [None, {"0": "LABEL_0", "1": "LABEL_1"}])
+def test_a_model_without_label_names_is_refused_before_any_row(tiny_model_dir, messy_input, tmp_path, labels):
+    """No id2label (or transformers' placeholders) would put LABEL_1 into a warehouse as if it meant something."""
+    model = tmp_path / "unnamed"
+    shutil.copytree(tiny_model_dir, model)
+    settings = json.loads((model / "config.json").read_text())
+    settings.pop("label2id", None)
+    settings.pop("id2label", None)
+    if labels:
+        settings["id2label"] = labels
+    (model / "config.json").write_text(json.dumps(settings))
+    with pytest.raises(UserError, match="names no labels .*set id2label"):
+        run_label(config(model, messy_input, tmp_path / "labels"))
+    assert not (tmp_path / "labels" / "_SUCCESS").exists()
