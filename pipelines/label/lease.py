@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from pipelines.errors import UserError
+from pipelines.label.read import is_local
 
 PREFIX = "_LOCK."
 
@@ -36,12 +37,11 @@ class LeaseLostError(RuntimeError):
 def process_space() -> str:
     """Who can see this process's pids: the host, its boot and its pid namespace."""
     parts = [socket.gethostname()]
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            with open(path) as handle:
-                parts.append(handle.read().strip())
-        except OSError:
-            pass
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            parts.append(handle.read().strip())
+    except OSError:
+        pass
     try:
         parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
     except OSError:
@@ -66,7 +66,7 @@ def stale(holder: dict, now: float | None = None) -> bool:
 
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write `path` only if it does not exist, atomically on the storage; FileExistsError otherwise."""
-    if _is_local(fs):
+    if is_local(fs):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(descriptor, "wb") as handle:
@@ -84,18 +84,13 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
 
 def overwrite(fs, path: str, data: bytes) -> None:
     """Replace `path` whole (readers never see half a lease)."""
-    if _is_local(fs):
+    if is_local(fs):
         temporary = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
         with open(temporary, "wb") as handle:
             handle.write(data)
         os.replace(temporary, path)
     else:
         fs.pipe_file(path, data)
-
-
-def _is_local(fs) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    return "file" in protocol or "local" in protocol
 
 
 @dataclass
@@ -107,7 +102,6 @@ class Lease:
     run_id: str
     generation: int
     ttl_s: float
-    lost: bool = False
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -167,7 +161,6 @@ class Lease:
         """Raise LeaseLostError if another run now holds the lease (checked again right before the commit)."""
         generation, holder = current(self.fs, self.root)
         if generation != self.generation or holder is None or holder.get("run_id") != self.run_id:
-            self.lost = True
             raise LeaseLostError(f"run {self.run_id} lost its lease on {self.root} to "
                                  f"{holder['run_id'] if holder else 'nobody'} (not renewed for {self.ttl_s:g} s); "
                                  "nothing committed")

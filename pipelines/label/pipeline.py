@@ -14,8 +14,8 @@ import hashlib
 import json
 import logging
 import math
-import re
 import os
+import re
 import threading
 import time
 import uuid

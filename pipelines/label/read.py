@@ -40,9 +40,15 @@ def filesystem_of(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path
 
 
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    """This machine's own disk (fsspec's `file`/`local`), not an object store."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
 def full_uri(fs: fsspec.AbstractFileSystem, path: str) -> str:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+    return path if is_local(fs) else f"{protocol}://{path}"
 
 
 def _is_hidden(path: str) -> bool:

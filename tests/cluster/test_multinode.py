@@ -74,8 +74,7 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
             "node_ip_address": "127.0.0.1", "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1",
             "dashboard_port": free_ports(1)[0],  # not 8265: the session's other test head may hold it
             "object_store_memory": 200 * 1024 * 1024})
-        workers = [cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2, object_store_memory=200 * 1024 * 1024)
-                   for _ in range(2)]
+        workers = [add_worker(cluster) for _ in range(2)]
         cluster.wait_for_nodes()
         address = cluster.webui_url if "://" in cluster.webui_url else f"http://{cluster.webui_url}"
         yield SimpleNamespace(cluster=cluster, workers=workers, address=address, s3=s3, env={**os.environ},
@@ -89,6 +88,11 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def add_worker(cluster):
+    """A worker node of 2 CPUs on 127.0.0.1."""
+    return cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2, object_store_memory=200 * 1024 * 1024)
 
 
 def start(multinode, *command: str) -> subprocess.Popen:
@@ -129,8 +133,7 @@ def kill_worker_node(multinode, index: int) -> str:
     node = multinode.workers[index]
     killed = node.node_id
     multinode.cluster.remove_node(node, allow_graceful=False)
-    multinode.workers[index] = multinode.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2,
-                                                          object_store_memory=200 * 1024 * 1024)
+    multinode.workers[index] = add_worker(multinode.cluster)
     return killed
 
 
