@@ -114,12 +114,15 @@ def demo_input(artifacts: Path, rows: int) -> Path:
 def rating_agreement(output: Path) -> tuple[float, int] | None:
     """Share of labeled reviews whose label matches the NSMC rule on their own rating (1-4 부정, 9-10 긍정;
     5-8 left out), and how many reviews that covers. None when the model's labels are not NSMC's."""
+    import json
+
     import pyarrow.dataset as pads
 
     from kobert_ops.nsmc import scheme
 
     rule = scheme("binary")
-    table = pads.dataset(output, format="parquet", partitioning="hive").to_table(columns=["label_name", "rating"])
+    files = json.loads((output / "_SUCCESS").read_text())["files"]["labeled"]  # the committed rows, as documented
+    table = pads.dataset([str(output / f) for f in files], format="parquet").to_table(columns=["label_name", "rating"])
     expected = rule.label_of(table["rating"].to_numpy(zero_copy_only=False))
     names = table["label_name"].to_pylist()
     if not set(names) <= set(rule.labels):

@@ -6,7 +6,7 @@
     RAY_ADDRESS=ray://head:10001 kobert label --model skt/kobert-base-v1 --input s3://bucket/reviews/ \\
         --output s3://bucket/labels/ --actors 2,8 --device cuda --incremental   # e.g. from cron
 
-The output contract (schema, `_rejected/`, the `_SUCCESS` manifest, incremental runs) is in docs/labeling.md.
+The output contract (schema, `labels/` and `rejected/`, the `_SUCCESS` manifest, incremental runs) is in docs/labeling.md.
 Exit codes: 0 done (or nothing new with --incremental), 2 bad input or options, 1 the run failed.
 """
 

@@ -9,8 +9,8 @@ repeated, and a crash between `_SUCCESS` and the append is repaired by the next 
 (`--overwrite` replaced it), the table is rewritten from the manifest's runs, the first with an overwrite
 commit.
 
-The table holds the labeled-row schema of docs/labeling.md plus `run_id` (string); the partition column, if
-any, is a string partition of the table. Rejected rows stay in the Parquet output's `_rejected/`.
+The table holds the labels table's schema (docs/labeling.md, `run_id` included); the partition column, if
+any, partitions it. Rejected rows stay in the Parquet output's `rejected/`.
 Credentials and endpoints come from the environment (`AWS_*`, `GOOGLE_*`, ...), as deltalake reads them.
 """
 
@@ -24,7 +24,6 @@ from pipelines.label.manifest import Manifest
 from pipelines.label.output import OutputFolder
 
 RUN_PROPERTY = "kobert.run_id"
-RUN_ID = "run_id"
 INSTALL_HINT = "pip install 'kobert-pipeline[delta]' (the deltalake package)"
 
 
@@ -78,8 +77,9 @@ def sync_delta(output: OutputFolder, manifest: Manifest, table: str) -> DeltaSyn
     if rewrite:
         present, result.rewritten = [], True
     partition = manifest.columns.get("partition")
-    for run_id in [run for run in wanted if run not in present]:
-        reader, rows = _run_reader(output, run_id, partition)
+    for run in [run for run in manifest.runs if run["run_id"] not in present]:
+        run_id = run["run_id"]
+        reader, rows = _run_reader(output, run)
         if reader is None:  # every row of the run was rejected: nothing to append
             continue
         _write(table, reader, run_id, partition, mode="overwrite" if rewrite else "append")
@@ -92,26 +92,18 @@ def sync_delta(output: OutputFolder, manifest: Manifest, table: str) -> DeltaSyn
     return result
 
 
-def _run_reader(output: OutputFolder, run_id: str, partition: str | None):
-    """A streaming reader over one run's labeled files with a `run_id` column; (None, 0) if it has none."""
+def _run_reader(output: OutputFolder, run: dict):
+    """A streaming reader over one run's committed labeled files (they hold `run_id`); (None, 0) if none."""
     import pyarrow.dataset as pads
 
-    directory = output.run_dir(run_id)
-    if not output.fs.exists(directory):
+    files = [f"{output.root}/{path}" for path in run["files"]["labeled"]]
+    if not files:
         return None, 0
-    partitioning = pads.partitioning(pa.schema([(partition, pa.string())]), flavor="hive") if partition else None
-    dataset = pads.dataset(directory, filesystem=output.fs, format="parquet", partitioning=partitioning)
+    dataset = pads.dataset(files, filesystem=output.fs, format="parquet")
     rows = dataset.count_rows()
     if rows == 0:
         return None, 0
-    schema = dataset.schema.append(pa.field(RUN_ID, pa.string()))
-
-    def batches():
-        for batch in dataset.to_batches(batch_size=65_536):
-            yield pa.RecordBatch.from_arrays([*batch.columns, pa.array([run_id] * batch.num_rows, pa.string())],
-                                             schema=schema)
-
-    return pa.RecordBatchReader.from_batches(schema, batches()), rows
+    return pa.RecordBatchReader.from_batches(dataset.schema, dataset.to_batches(batch_size=65_536)), rows
 
 
 def _write(table: str, reader, run_id: str, partition: str | None, mode: str) -> None:

@@ -1,8 +1,10 @@
 """The `_SUCCESS` manifest: written last, it makes an output complete and remembers what was labeled.
 
-It is one JSON document. `runs` lists every committed run (its input files, row counts, timings and the
-partition it wrote); `--incremental` labels only input files whose (path, size, mtime/etag) no committed run
-has. A reader that finds no `_SUCCESS` must treat the folder as incomplete (see docs/labeling.md).
+It is one JSON document. `files` lists every committed data file (relative to OUTPUT), so a reader that
+takes its list sees exactly the committed rows; `schema` is the labels table's; `runs` lists every committed
+run (its input files, row counts, labels, timings and files); `--incremental` labels only input files whose
+(path, size, mtime/etag) no committed run has. A reader that finds no `_SUCCESS` must treat the folder as
+incomplete (see docs/labeling.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pipelines.label.read import InputFile
 
 SUCCESS = "_SUCCESS"
-FORMAT = "kobert-labels/1"
+FORMAT = "kobert-labels/2"  # 2: labels/, rejected/, reports/ folders; files and schema listed
 
 
 @dataclass
@@ -25,6 +27,11 @@ class Manifest:
     model: dict[str, Any]
     columns: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
+    schema: dict[str, Any] | None = None  # pipelines.label.schema.to_json of the labels table
+
+    def files(self, kind: str) -> list[str]:
+        """Committed files of `kind` (labeled, rejected, reports) over all runs, relative to OUTPUT."""
+        return [path for run in self.runs for path in run["files"][kind]]
 
     def labeled_keys(self) -> set[tuple]:
         """Keys (path, size, mtime/etag) of every input file some committed run labeled."""
@@ -43,6 +50,8 @@ class Manifest:
             "run_id": latest.get("run_id"),
             "model": self.model,
             "columns": self.columns,
+            "schema": self.schema,
+            "files": {kind: self.files(kind) for kind in ("labeled", "rejected")},
             "input_files": [f for run in self.runs for f in run["input_files"]],
             "rows": totals,
             "timings": latest.get("timings", {}),
@@ -54,7 +63,7 @@ class Manifest:
         if document.get("format") != FORMAT:
             raise ValueError(f"unknown manifest format {document.get('format')!r} (expected {FORMAT})")
         return cls(output=document["output"], model=document["model"], columns=document["columns"],
-                   runs=document["runs"])
+                   runs=document["runs"], schema=document.get("schema"))
 
 
 def read_manifest(fs, output: str) -> Manifest | None:
@@ -72,9 +81,3 @@ def write_manifest(fs, output: str, manifest: Manifest) -> None:
     final = f"{output.rstrip('/')}/{SUCCESS}"
     fs.pipe_file(final + ".tmp", text.encode())  # then a rename: local readers never see half a manifest
     fs.mv(final + ".tmp", final)
-
-
-def remove_manifest(fs, output: str) -> None:
-    path = f"{output.rstrip('/')}/{SUCCESS}"
-    if fs.exists(path):
-        fs.rm(path)

@@ -25,10 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines.errors import UserError
+from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
 from pipelines.label.lease import Lease
 from pipelines.label.manifest import Manifest
-from pipelines.label.output import REPORT_DIR, REPORTS, RUN_PREFIX, OutputFolder
+from pipelines.label.output import REPORT_DIR, OutputFolder
 from pipelines.label.predict import LabelPredictor
 from pipelines.label.read import list_input_files, read_local, read_ray
 from pipelines.label.resources import TASK_CPUS, actor_cpus, alive_node_cpus
@@ -159,14 +160,19 @@ def _run_label(config: LabelConfig) -> RunResult:
             if not files:
                 return RunResult(None, stats, 0, time.time() - started, "none", previous.model["model_version"],
                                  previous.to_json(), sync_delta_table(config, output, previous))
-        stats.expected_rows = check_files(fs, files, config.text_column, config.columns)
+        stats.expected_rows, input_schemas = check_files(fs, files, config.text_column, config.columns)
+        schema = table_schema.labels_schema(input_schemas, id_column=config.id_column,
+                                            pass_through=config.pass_through, partition_column=config.partition_column)
+        if config.incremental and previous is not None and previous.schema:
+            schema = table_schema.hold(table_schema.from_json(previous.schema), schema, config.output)
         model["model_version"] = model["model_version"] or version.result()
         checked = time.time()
         engine = choose_engine(config, stats.expected_rows)
         staging = output.staging_dir(run_id)
         write_kwargs = dict(fs=output.fs, staging=staging, id_column=config.id_column,
                             pass_through=config.pass_through, partition_column=config.partition_column,
-                            model_version=model["model_version"], labeled_at=now, rows_per_file=config.rows_per_file)
+                            model_version=model["model_version"], labeled_at=now, rows_per_file=config.rows_per_file,
+                            run_id=run_id, schema=schema)
         runner = label_with_ray if engine == "ray" else label_locally
         if warming is not None:  # transformers' lazy imports are not thread-safe: let the warm-up finish first
             warming.join()
@@ -178,14 +184,16 @@ def _run_label(config: LabelConfig) -> RunResult:
         if sum(stats.actors.values()) != stats.labeled:
             raise RuntimeError(f"row count check failed: {stats.labeled:,} rows labeled, but the actors report "
                                f"{sum(stats.actors.values()):,}; nothing committed")
-        run = run_entry(run_id, now, engine, model["model_version"], files, stats,
+        reported = stage_report(output, run_id, config, model["model_version"], stats, labeled - checked)
+        committed = output.committed_paths(run_id, stats.labeled_files, stats.rejected_files,
+                                           output.staged_reports(run_id) if reported else [])
+        run = run_entry(run_id, now, engine, model, files, stats, committed,
                         {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3)})
         extend = config.incremental and previous is not None
         manifest = Manifest(output=config.output, model={k: v for k, v in model.items() if k != "directory"},
-                            columns=columns, runs=(previous.runs if extend else []) + [run])
+                            columns=columns, runs=(previous.runs if extend else []) + [run],
+                            schema=table_schema.to_json(schema))
         replace = previous.run_ids() if previous is not None and not extend else []
-        if stage_report(output, run_id, config, model["model_version"], stats, labeled - checked):
-            run["report"] = f"{REPORTS}/{RUN_PREFIX}{run_id}/report.md"
         run["timings"]["total_s"] = round(time.time() - started, 3)
         run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
         lease.confirm()  # a run that lost its lease (not renewed for --lease-ttl-s) must not commit
@@ -234,18 +242,21 @@ def sync_delta_table(config: LabelConfig, output: OutputFolder, manifest: Manife
                            "retry the append") from error
 
 
-def run_entry(run_id: str, now: datetime, engine: str, model_version: str, files, stats: RunStats,
-              timings: dict) -> dict:
-    """The manifest's record of one run (see docs/labeling.md)."""
+def run_entry(run_id: str, now: datetime, engine: str, model: dict, files, stats: RunStats,
+              committed: dict[str, list[str]], timings: dict) -> dict:
+    """The manifest's record of one run (see docs/labeling.md). `labels` are the run's own: a later run
+    with another model does not change what this run's label ids mean."""
+    reports = [path for path in committed["reports"] if path.endswith("/report.md")]
     return {
         "run_id": run_id, "partition": f"run_id={run_id}", "started_at": now.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(), "engine": engine, "model_version": model_version,
+        "finished_at": datetime.now(timezone.utc).isoformat(), "engine": engine,
+        "model_version": model["model_version"], "labels": model["labels"],
         "input_files": [f.to_json() for f in files],
         "rows": {"read": stats.expected_rows, "labeled": stats.labeled, "rejected": stats.rejected,
                  "truncated": stats.truncated},
         "label_counts": dict(stats.labels), "reject_reasons": dict(stats.reasons),
         "actors": stats.actor_shares(),
-        "files": {"labeled": len(stats.labeled_files), "rejected": len(stats.rejected_files)},
+        "files": committed, **({"report": reports[0]} if reports else {}),
         "timings": {**timings, "total_s": None, "since_process_start_s": None},
     }
 

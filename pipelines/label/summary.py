@@ -81,8 +81,8 @@ def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model
     lines.append(f"  truncated   {stats.truncated:,} rows (labeled, flagged truncated=true)")
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats.reasons.items())) or "none"
     lines.append(f"  rejected    {stats.rejected:,} rows ({reasons})")
-    lines.append(f"  output      {output}/run_id={run_id}/ ({len(stats.labeled_files)} files)")
-    lines.append(f"  rejected to {output}/_rejected/run_id={run_id}/ ({len(stats.rejected_files)} files)")
+    lines.append(f"  labels      {output}/labels/run_id={run_id}/ ({len(stats.labeled_files)} files)")
+    lines.append(f"  rejected to {output}/rejected/run_id={run_id}/ ({len(stats.rejected_files)} files)")
     if report:
         lines.append(f"  report      {output}/{report} (label distribution and score plots)")
     lines.append(f"  manifest    {output}/_SUCCESS")

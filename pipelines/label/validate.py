@@ -2,7 +2,7 @@
 
 Checking the Parquet footers first makes bad input fail in seconds with a message naming the file and
 column (a corrupt file, a missing column, a text column that is not a string) instead of deep inside a
-distributed job. Row-level problems are not errors: such rows get a `reason` and go to `_rejected/`.
+distributed job. Row-level problems are not errors: such rows get a `reason` and go to `OUTPUT/rejected/`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def _is_string(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or kind == getattr(pa, "string_view", str)()
 
 
-def check_files(fs, files: list[InputFile], text_column: str, columns: list[str]) -> int:
+def check_files(fs, files: list[InputFile], text_column: str, columns: list[str]) -> tuple[int, dict[str, pa.Schema]]:
     """Read each file's footer (16 at a time: object stores answer slowly but in parallel); return the total
-    row count.
+    row count and each file's Arrow schema of `columns` (for `pipelines.label.schema`).
 
     Raises:
         UserError: a file is not readable Parquet, lacks one of `columns`, or its text column is not a string.
@@ -34,10 +34,11 @@ def check_files(fs, files: list[InputFile], text_column: str, columns: list[str]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return sum(pool.map(lambda file: _check_file(fs, file, text_column, columns), files))
+        checked = list(pool.map(lambda file: _check_file(fs, file, text_column, columns), files))
+    return sum(rows for rows, _ in checked), {file.path: schema for file, (_, schema) in zip(files, checked)}
 
 
-def _check_file(fs, file: InputFile, text_column: str, columns: list[str]) -> int:
+def _check_file(fs, file: InputFile, text_column: str, columns: list[str]) -> tuple[int, pa.Schema]:
     try:
         with fs.open(fs._strip_protocol(file.path), "rb") as handle:
             metadata = pq.ParquetFile(handle).metadata
@@ -50,7 +51,7 @@ def _check_file(fs, file: InputFile, text_column: str, columns: list[str]) -> in
     kind = schema.field(text_column).type
     if not _is_string(kind):
         raise UserError(f"text column {text_column!r} of {file.path} is {kind}, not a string")
-    return metadata.num_rows
+    return metadata.num_rows, pa.schema([schema.field(name) for name in columns])
 
 
 def mark_rejected(batch: pa.Table, *, text_column: str, id_column: str) -> pa.Table:

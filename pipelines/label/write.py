@@ -1,10 +1,14 @@
 """Write stage: each batch becomes Parquet files in the run's staging folder; a one-row summary comes back.
 
-Files are written under `OUTPUT/_staging/<run_id>/` (folders starting with `_` are invisible to Hive,
-Spark and pyarrow readers) and only moved into place by the commit, which moves exactly the files the
-driver received summaries for: a retried task's orphan file is never committed, so no row is duplicated.
-The output schema is fixed here (see docs/labeling.md); a warehouse loads it, so change it only additively.
-`labeled_by` (which actor labeled a row) is not in it: the summary counts labeled rows per actor instead.
+Files are written under `OUTPUT/_staging/<run_id>/` and only moved into place by the commit, which moves
+exactly the files the driver received summaries for: a retried task's orphan file is never committed, so no
+row is duplicated. The output schema is fixed here (see docs/labeling.md); a warehouse loads it, so change
+it only additively. `labeled_by` (which actor labeled a row) is not in it: the summary counts labeled rows
+per actor instead.
+
+Every data file holds every column, `run_id` and the partition column included, with their types: a reader
+given the manifest's file list needs no folder names. The folders (`run_id=…/<col>=…/`) are Hive's, encoded
+as Spark and Hive decode them (`hive_segment`), for readers that discover partitions from paths.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.label.predict import LABEL, LABEL_NAME, LABELED_BY, PROBABILITIES, SCORE
 from pipelines.label.tokenize import TRUNCATED
 from pipelines.label.validate import REASON, accepted_mask
 
-MODEL_VERSION, LABELED_AT = "model_version", "labeled_at"
+MODEL_VERSION, LABELED_AT, RUN_ID = "model_version", "labeled_at", "run_id"
+HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Hive's (and Spark's) folder name for a null value
+# Characters Hive's FileUtils.escapePathName writes as %XX (Spark's ExternalCatalogUtils uses the same set):
+# ASCII controls, the path and glob specials. Everything else, Hangul included, stays as UTF-8 in the name.
+HIVE_ESCAPED = frozenset([chr(code) for code in range(0x01, 0x20)] + list('"#%\'*/:=?\\\x7f{[]^'))
 LABELED_DIR, REJECTED_DIR = "labeled", "rejected"
 SUMMARY_SCHEMA = pa.schema([
     ("labeled_files", pa.list_(pa.string())),
@@ -39,8 +48,9 @@ SCORE_BINS = 20
 
 
 def labeled_table(batch: pa.Table, *, id_column: str, pass_through: list[str], partition_column: str | None,
-                  model_version: str, labeled_at: datetime) -> pa.Table:
-    """The labeled rows of a batch in the output schema (partition column last, for Hive partitioning)."""
+                  model_version: str, labeled_at: datetime, run_id: str = "") -> pa.Table:
+    """The labeled rows of a batch in the output schema: input columns, model columns, `run_id`, and the
+    partition column last (as Hive readers list it)."""
     rows = batch.filter(pa.array(accepted_mask(batch)))
     count = rows.num_rows
     probabilities = rows.column(PROBABILITIES).combine_chunks()
@@ -53,6 +63,7 @@ def labeled_table(batch: pa.Table, *, id_column: str, pass_through: list[str], p
         TRUNCATED: rows.column(TRUNCATED).cast(pa.bool_()),
         MODEL_VERSION: pa.array([model_version] * count, pa.string()),
         LABELED_AT: pa.array([labeled_at] * count, pa.timestamp("us", tz="UTC")),
+        RUN_ID: pa.array([run_id] * count, pa.string()),
     })
     if partition_column:
         columns[partition_column] = rows.column(partition_column)
@@ -67,10 +78,15 @@ def rejected_table(batch: pa.Table, *, id_column: str, pass_through: list[str]) 
 
 def write_batch(batch: pa.Table, *, fs, staging: str, id_column: str, pass_through: list[str],
                 partition_column: str | None, model_version: str, labeled_at: datetime,
-                rows_per_file: int) -> pa.Table:
-    """Write a batch's labeled and rejected rows under `staging`; return its `SUMMARY_SCHEMA` row."""
-    labeled = labeled_table(batch, id_column=id_column, pass_through=pass_through,
-                            partition_column=partition_column, model_version=model_version, labeled_at=labeled_at)
+                rows_per_file: int, run_id: str = "", schema: pa.Schema | None = None) -> pa.Table:
+    """Write a batch's labeled and rejected rows under `staging`; return its `SUMMARY_SCHEMA` row.
+
+    `schema`, when given, is the table's (`pipelines.label.schema`): every file is cast to it, so files from
+    inputs of different integer widths, or from earlier runs, read as one table."""
+    labeled = labeled_table(batch, id_column=id_column, pass_through=pass_through, partition_column=partition_column,
+                            model_version=model_version, labeled_at=labeled_at, run_id=run_id)
+    if schema is not None:
+        labeled = labeled.cast(schema)
     rejected = rejected_table(batch, id_column=id_column, pass_through=pass_through)
     labeled_files = _write(labeled, fs, f"{staging}/{LABELED_DIR}", partition_column, rows_per_file)
     rejected_files = _write(rejected, fs, f"{staging}/{REJECTED_DIR}", None, rows_per_file)
@@ -107,19 +123,54 @@ def score_histograms(labeled: pa.Table) -> dict[str, list[int]]:
     return {str(name): np.bincount(bins[names == name], minlength=SCORE_BINS).tolist() for name in np.unique(names)}
 
 
+def hive_segment(column: str, value) -> str:
+    """`column=value` as Hive and Spark write and read a partition folder: null and "" as
+    `__HIVE_DEFAULT_PARTITION__`, `HIVE_ESCAPED` characters as %XX, UTF-8 kept (pyarrow's URI encoding
+    percent-escapes Hangul, which Spark decodes byte by byte into mojibake)."""
+    if value is None or value == "":
+        text = HIVE_DEFAULT_PARTITION
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, (datetime, date)):
+        text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    else:
+        text = str(value)
+        text = "".join(f"%{ord(char):02X}" if char in HIVE_ESCAPED else char for char in text)
+    return f"{column}={text}"
+
+
+def partition_groups(table: pa.Table, column: str) -> list[tuple[str, pa.Table]]:
+    """(folder, rows) per distinct value of `column`, each folder once (null and "" share Hive's default
+    folder). Sorted by folder; any number of values."""
+    encoded = pc.dictionary_encode(table.column(column).combine_chunks())
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    values = encoded.dictionary.to_pylist()
+    folders: dict[str, list[np.ndarray]] = {}
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.diff(codes[order], prepend=-2))
+    for start, end in zip(starts, [*starts[1:], len(order)]):
+        code = codes[order[start]]
+        folder = hive_segment(column, None if code < 0 else values[code])
+        folders.setdefault(folder, []).append(order[start:end])
+    return [(folder, table.take(pa.array(np.sort(np.concatenate(rows)))))
+            for folder, rows in sorted(folders.items())]
+
+
 def _write(table: pa.Table, fs, base_dir: str, partition_column: str | None, rows_per_file: int) -> list[str]:
-    """Write `table` (Hive-partitioned if asked) under `base_dir`; the written paths relative to it."""
+    """Write `table` under `base_dir` (one folder per partition value, if asked), at most `rows_per_file`
+    rows per file; the written paths relative to `base_dir`."""
     if table.num_rows == 0:
         return []
-    from pyarrow.fs import FSSpecHandler, PyFileSystem
-
+    groups = partition_groups(table, partition_column) if partition_column else [("", table)]
+    prefix = uuid.uuid4().hex
     written: list[str] = []
-    base = fs._strip_protocol(base_dir).rstrip("/")
-    pads.write_dataset(
-        table, base, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet",
-        partitioning=[partition_column] if partition_column else None, partitioning_flavor="hive",
-        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
-        max_rows_per_file=rows_per_file, max_rows_per_group=min(rows_per_file, 64 * 1024),
-        file_visitor=lambda written_file: written.append(written_file.path[len(base) + 1:]),
-    )
+    for folder, rows in groups:
+        directory = f"{base_dir.rstrip('/')}/{folder}".rstrip("/")
+        fs.makedirs(directory, exist_ok=True)
+        for number, start in enumerate(range(0, rows.num_rows, rows_per_file)):
+            name = f"part-{prefix}-{number}.parquet"
+            with fs.open(f"{directory}/{name}", "wb") as handle:
+                pq.write_table(rows.slice(start, rows_per_file), handle,
+                               row_group_size=min(rows_per_file, 64 * 1024))
+            written.append(f"{folder}/{name}" if folder else name)
     return written

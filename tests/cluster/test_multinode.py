@@ -174,7 +174,7 @@ def test_train_evaluate_and_label_across_nodes_through_object_storage(multinode)
         actors, labeled.stdout[-3000:])
     assert sum(actor["rows"] for actor in actors) == run["rows"]["labeled"]
     ids = []
-    for path in s3.glob(f"team/labels/nsmc/run_id={run['run_id']}/**/*.parquet"):
+    for path in s3.glob(f"team/labels/nsmc/labels/run_id={run['run_id']}/**/*.parquet"):
         with s3.open(path, "rb") as handle:
             ids += pq.read_table(handle, columns=["review_id"]).column("review_id").to_pylist()
     assert len(ids) == len(set(ids)) == run["rows"]["labeled"]  # every labeled row exactly once
@@ -247,7 +247,7 @@ def test_labeling_survives_a_lost_node_exactly_once(multinode, nsmc_path, tokeni
     assert run["rows"]["labeled"] + run["rows"]["rejected"] == reviews.num_rows
     assert killed in {actor["node_id"] for actor in run["actors"]}  # the lost node had labeled some rows
     ids = []
-    for path in s3.glob(f"{output}/run_id={run['run_id']}/**/*.parquet"):
+    for path in s3.glob(f"{output}/labels/run_id={run['run_id']}/**/*.parquet"):
         with s3.open(path, "rb") as handle:
             ids += pq.read_table(handle, columns=["review_id"]).column("review_id").to_pylist()
     assert len(ids) == len(set(ids)) == run["rows"]["labeled"]  # nothing lost, nothing twice

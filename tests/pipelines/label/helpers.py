@@ -19,26 +19,28 @@ def input_ids(paths: list[Path], id_column: str = "review_id") -> Counter:
 
 
 def output_tables(output: Path) -> tuple[pa.Table, pa.Table]:
-    """(labeled, rejected) rows of every committed run; fails if `_SUCCESS` is missing."""
+    """(labeled, rejected) rows of every committed run, as the manifest lists them; fails if `_SUCCESS` is
+    missing. The run folders hold exactly the listed files (no debris beside them)."""
     manifest = json.loads((output / "_SUCCESS").read_text())
-    labeled = [pq.read_table(f) for run in manifest["runs"]
-               for f in sorted((output / run["partition"]).rglob("*.parquet"))]
-    rejected = [pq.read_table(f) for run in manifest["runs"]
-                for f in sorted((output / "_rejected" / run["partition"]).rglob("*.parquet"))]
-    return (pa.concat_tables(labeled, promote_options="default") if labeled else None,
-            pa.concat_tables(rejected) if rejected else None)
+    for kind, folder in (("labeled", "labels"), ("rejected", "rejected")):
+        on_disk = sorted(str(f.relative_to(output)) for f in (output / folder).rglob("*.parquet"))
+        assert on_disk == sorted(manifest["files"][kind]), f"{folder}/ holds other files than the manifest lists"
+    labeled = [pq.read_table(output / f) for f in manifest["files"]["labeled"]]
+    rejected = [pq.read_table(output / f) for f in manifest["files"]["rejected"]]
+    return (pa.concat_tables(labeled) if labeled else None, pa.concat_tables(rejected) if rejected else None)
 
 
 def assert_exactly_once(inputs: list[Path], output: Path, id_column: str = "review_id") -> tuple[pa.Table, pa.Table]:
-    """labeled ∪ rejected = input, as multisets of ids; and the whole folder read as a dataset agrees."""
+    """labeled ∪ rejected = input, as multisets of ids; and the labels folder read as a dataset agrees."""
     labeled, rejected = output_tables(output)
     got = Counter(labeled[id_column].to_pylist() if labeled is not None else [])
     got.update(rejected[id_column].to_pylist() if rejected is not None else [])
     expected = input_ids(inputs, id_column)
     assert got == expected, f"missing {expected - got}, extra {got - expected}"
-    # a warehouse reading the folder (Hive partitions, `_`-folders hidden) sees exactly the labeled rows
-    dataset = pads.dataset(output, format="parquet", partitioning="hive")
-    assert dataset.count_rows() == (labeled.num_rows if labeled is not None else 0)
+    # a warehouse reading the labels folder sees exactly the labeled rows (one schema: no promotion needed)
+    if (output / "labels").exists():
+        dataset = pads.dataset(output / "labels", format="parquet")
+        assert dataset.count_rows() == (labeled.num_rows if labeled is not None else 0)
     return labeled, rejected
 
 

@@ -34,7 +34,7 @@ def test_ray_pipeline_labels_messy_reviews_exactly_once(tiny_model_dir, messy_in
     assert result.returncode == 0, result.stderr[-3000:]
     assert "labeled " in result.stdout and "rejected    6 rows" in result.stdout, result.stdout
     labeled, rejected = assert_exactly_once(files_of(messy_input), output)
-    assert {p.name.split("=")[0] for p in next(output.glob("run_id=*")).iterdir()} == {"rating"}
+    assert {p.name.split("=")[0] for p in next((output / "labels").glob("run_id=*")).iterdir()} == {"rating"}
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert manifest["runs"][0]["engine"] == "ray" and manifest["rows"]["read"] == labeled.num_rows + rejected.num_rows
 
@@ -163,7 +163,7 @@ def test_corrupt_data_page_fails_and_commits_nothing(tiny_model_dir, real_table,
     if engine == "local":
         assert "torn.parquet" in last
     assert not (tmp_path / "labels" / "_SUCCESS").exists()
-    assert not list((tmp_path / "labels").glob("run_id=*"))
+    assert not list((tmp_path / "labels" / "labels").glob("run_id=*"))
 
 
 @pytest.mark.ray

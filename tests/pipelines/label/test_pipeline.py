@@ -42,13 +42,13 @@ def test_rerun_over_interrupted_output_replaces_it(tiny_model_dir, messy_input, 
     run_label(config(tiny_model_dir, messy_input, output))
     # simulate a run killed after moving its files: a stray partition and staging, and no _SUCCESS
     (output / "_SUCCESS").unlink()
-    stray = next(output.glob("run_id=*"))
-    shutil.copytree(stray, output / "run_id=crashed")
+    stray = next((output / "labels").glob("run_id=*"))
+    shutil.copytree(stray, output / "labels" / "run_id=crashed")
     (output / "_staging" / "x" / "labeled").mkdir(parents=True)
     shutil.copy(next(stray.glob("*.parquet")), output / "_staging" / "x" / "labeled" / "p.parquet")
     run_label(config(tiny_model_dir, messy_input, output))
     assert_exactly_once(files_of(messy_input), output)
-    assert not (output / "_staging").exists() and len(list(output.glob("run_id=*"))) == 1
+    assert not (output / "_staging").exists() and len(list((output / "labels").glob("run_id=*"))) == 1
 
 
 def test_complete_output_is_kept_unless_overwrite(tiny_model_dir, messy_input, tmp_path):
@@ -58,8 +58,8 @@ def test_complete_output_is_kept_unless_overwrite(tiny_model_dir, messy_input, t
         run_label(config(tiny_model_dir, messy_input, output))
     second = run_label(config(tiny_model_dir, messy_input, output, overwrite=True))
     assert_exactly_once(files_of(messy_input), output)
-    assert [p.name for p in output.glob("run_id=*")] == [f"run_id={second.run_id}"] != [f"run_id={first.run_id}"]
-    assert [p.name for p in (output / "_reports").iterdir()] == [f"run_id={second.run_id}"]
+    assert [p.name for p in (output / "labels").glob("run_id=*")] == [f"run_id={second.run_id}"] != [f"run_id={first.run_id}"]
+    assert [p.name for p in (output / "reports").iterdir()] == [f"run_id={second.run_id}"]
 
 
 def test_incremental_labels_each_file_once(tiny_model_dir, real_table, tmp_path):
@@ -74,7 +74,7 @@ def test_incremental_labels_each_file_once(tiny_model_dir, real_table, tmp_path)
     assert_exactly_once(files_of(source), output)
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert [len(run["input_files"]) for run in manifest["runs"]] == [1, 1]
-    assert sorted(p.name for p in output.glob("run_id=*")) == sorted(f"run_id={r.run_id}" for r in (first, second))
+    assert sorted(p.name for p in (output / "labels").glob("run_id=*")) == sorted(f"run_id={r.run_id}" for r in (first, second))
 
 
 def test_output_with_foreign_files_is_refused(tiny_model_dir, messy_input, tmp_path):

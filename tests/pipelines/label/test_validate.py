@@ -23,7 +23,8 @@ def check(path, columns=("review_id", "text")):
 
 def test_row_count_comes_from_footers(tmp_path):
     pq.write_table(pa.table({"review_id": [1, 2, 3], "text": ["a", "b", None]}), tmp_path / "a.parquet")
-    assert check(tmp_path) == 3
+    rows, schemas = check(tmp_path)
+    assert rows == 3 and list(schemas.values()) == [pa.schema([("review_id", pa.int64()), ("text", pa.string())])]
 
 
 def test_missing_column_is_named(tmp_path):

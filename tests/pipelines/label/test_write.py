@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import fsspec
 
-from pipelines.label.write import write_batch
+from pipelines.label.write import hive_segment, write_batch
 
 LABELED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -31,9 +31,10 @@ def predicted_batch():
 def write(tmp_path, **overrides):
     kwargs = dict(fs=fsspec.filesystem("file"), staging=str(tmp_path), id_column="review_id",
                   pass_through=["movie_id"], partition_column=None, model_version="v1", labeled_at=LABELED_AT,
-                  rows_per_file=1000)
+                  rows_per_file=1000, run_id="r1")
+    batch = overrides.pop("batch", None) or predicted_batch()
     kwargs.update(overrides)
-    return write_batch(predicted_batch(), **kwargs).to_pylist()[0]
+    return write_batch(batch, **kwargs).to_pylist()[0]
 
 
 def test_labeled_and_rejected_files_follow_the_contract(tmp_path):
@@ -43,7 +44,8 @@ def test_labeled_and_rejected_files_follow_the_contract(tmp_path):
     assert json.loads(summary["actor_rows"]) == {"actor-a": 2, "actor-b": 1}  # the rejected row was not labeled
     labeled = pq.read_table(tmp_path / "labeled" / summary["labeled_files"][0])
     assert labeled.schema.names == ["review_id", "movie_id", "label", "label_name", "score", "probabilities",
-                                    "truncated", "model_version", "labeled_at"]
+                                    "truncated", "model_version", "labeled_at", "run_id"]
+    assert labeled["run_id"].to_pylist() == ["r1"] * 3
     assert labeled.schema.field("probabilities").type == pa.list_(pa.float32())
     assert labeled.schema.field("labeled_at").type == pa.timestamp("us", tz="UTC")
     assert labeled["review_id"].to_pylist() == [1, 3, 4]
@@ -52,9 +54,35 @@ def test_labeled_and_rejected_files_follow_the_contract(tmp_path):
     assert rejected.to_pylist() == [{"review_id": 2, "movie_id": 10, "reason": "null_text"}]
 
 
-def test_partition_column_becomes_hive_folders(tmp_path):
+def test_partition_column_becomes_hive_folders_and_stays_in_the_files_with_its_type(tmp_path):
     summary = write(tmp_path, partition_column="movie_id")
     assert sorted(f.split("/")[0] for f in summary["labeled_files"]) == ["movie_id=10", "movie_id=20"]
-    import pyarrow.dataset as pads
-    dataset = pads.dataset(tmp_path / "labeled", format="parquet", partitioning="hive")
-    assert sorted(dataset.to_table()["movie_id"].to_pylist()) == [10, 20, 20]
+    files = [pq.read_table(tmp_path / "labeled" / f) for f in summary["labeled_files"]]
+    assert all(table.schema.names[-1] == "movie_id" and table.schema.field("movie_id").type == pa.int64()
+               for table in files)
+    assert sorted(pa.concat_tables(files)["movie_id"].to_pylist()) == [10, 20, 20]
+
+
+def test_partition_folders_are_named_as_spark_and_hive_decode_them():
+    assert hive_segment("genre", "드라마") == "genre=드라마"  # UTF-8 kept: pyarrow's URI encoding wrote %EB%93%9C...
+    assert hive_segment("genre", "") == hive_segment("genre", None) == "genre=__HIVE_DEFAULT_PARTITION__"
+    assert hive_segment("genre", "a/b=c%d:e") == "genre=a%2Fb%3Dc%25d%3Ae"
+    assert hive_segment("code", "007") == "code=007" and hive_segment("flag", True) == "flag=true"
+
+
+def test_thousands_of_partition_values_write_one_folder_each(tmp_path):
+    rows = 5000
+    batch = pa.table({
+        "review_id": pa.array(range(rows), pa.int64()), "text": ["좋다"] * rows,
+        "code": pa.array([f"{i % 2500:04d}" if i % 2500 else None for i in range(rows)]),
+        "reason": pa.array([None] * rows, pa.string()), "truncated": [False] * rows,
+        "label": pa.array([1] * rows, pa.int64()), "label_name": ["긍정"] * rows,
+        "score": pa.array([0.9] * rows, pa.float32()),
+        "probabilities": pa.FixedSizeListArray.from_arrays(pa.array([0.1, 0.9] * rows, pa.float32()), 2),
+        "labeled_by": pa.array(["actor-a"] * rows).dictionary_encode(),
+    })
+    summary = write(tmp_path, batch=batch, pass_through=["code"], partition_column="code")
+    folders = {f.split("/")[0] for f in summary["labeled_files"]}
+    assert len(folders) == len(summary["labeled_files"]) == 2500 and "code=__HIVE_DEFAULT_PARTITION__" in folders
+    table = pq.read_table(tmp_path / "labeled" / "code=0007")
+    assert table["code"].to_pylist() == ["0007", "0007"]  # a string column stays a string, zeros kept
