@@ -200,3 +200,36 @@ def test_local_cli_labels_with_a_roberta_classifier_by_hub_id(offline_hub, real_
     assert labeled.num_rows == 300 and set(labeled["label_name"].to_pylist()) <= {"부정", "긍정"}
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert manifest["model"]["labels"] == ["부정", "긍정"] and manifest["model"]["path"] == HUB_IDS["roberta_classifier"]
+
+
+def test_a_schema_change_between_runs_is_refused_in_one_line_and_the_table_kept(tiny_model_dir, real_table,
+                                                                               tmp_path):
+    """Before layout 2 each file took its input's types: the second run wrote `rating` as a string beside
+    int8 files, and Polars/pyarrow could no longer read the folder as one table."""
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    day1 = real_table.slice(0, 100)
+    day1 = day1.set_column(day1.schema.get_field_index("rating"), "rating", day1["rating"].cast(pa.int64()))
+    pq.write_table(day1, source / "day-1.parquet")
+    first = kobert_label(tiny_model_dir, [source], output, "--incremental", "--pass-through", "rating",
+                         "--engine", "local")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (output / "_SUCCESS").read_text()
+    day2 = real_table.slice(100, 100)
+    day2 = day2.set_column(day2.schema.get_field_index("rating"), "rating", day2["rating"].cast(pa.string()))
+    pq.write_table(day2, source / "day-2.parquet")
+    refused = kobert_label(tiny_model_dir, [source], output, "--incremental", "--pass-through", "rating",
+                           "--engine", "local")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert "input column 'rating' is now string" in line and "int64" in line, line
+    assert (output / "_SUCCESS").read_text() == before and len(list((output / "labels").glob("run_id=*"))) == 1
+    # a narrower integer is cast to the recorded type: the table keeps one schema
+    (source / "day-2.parquet").unlink()
+    pq.write_table(real_table.slice(100, 100).drop_columns(["rating"]).append_column(
+        "rating", real_table.slice(100, 100)["rating"].cast(pa.int8())), source / "day-3.parquet")
+    widened = kobert_label(tiny_model_dir, [source], output, "--incremental", "--pass-through", "rating",
+                           "--engine", "local")
+    assert widened.returncode == 0, widened.stderr[-2000:]
+    labeled, _ = assert_exactly_once(files_of(source), output)
+    assert labeled.schema.field("rating").type == pa.int64()  # the day-3 file's int8 was cast
