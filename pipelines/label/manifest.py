@@ -33,9 +33,9 @@ class Manifest:
         """Committed files of `kind` (labeled, rejected, reports) over all runs, relative to OUTPUT."""
         return [path for run in self.runs for path in run["files"][kind]]
 
-    def labeled_keys(self) -> set[tuple]:
-        """Keys (path, size, mtime/etag) of every input file some committed run labeled."""
-        return {InputFile(**f).key for run in self.runs for f in run["input_files"]}
+    def labeled_files(self) -> list[InputFile]:
+        """Every input file some committed run labeled."""
+        return [InputFile(**f) for run in self.runs for f in run["input_files"]]
 
     def run_ids(self) -> list[str]:
         return [run["run_id"] for run in self.runs]

@@ -27,6 +27,7 @@ from pathlib import Path
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
+from pipelines.label.identity import new_files, with_digests
 from pipelines.label.lease import Lease
 from pipelines.label.manifest import Manifest
 from pipelines.label.output import REPORT_DIR, OutputFolder
@@ -155,11 +156,15 @@ def _run_label(config: LabelConfig) -> RunResult:
             if previous.columns != columns:
                 raise ValueError(f"--incremental needs the settings of the existing output {previous.columns}, "
                                  f"got {columns}")
-            done = previous.labeled_keys()
-            files = [f for f in files if f.key not in done]
+            files, copies = new_files(fs, files, previous.labeled_files())
+            if copies:
+                log.info("%d input file(s) hold content already labeled under another name or timestamp, "
+                         "skipped: %s", len(copies), ", ".join(f.path for f in copies[:3]))
             if not files:
                 return RunResult(None, stats, 0, time.time() - started, "none", previous.model["model_version"],
                                  previous.to_json(), sync_delta_table(config, output, previous))
+        else:
+            files = with_digests(fs, files)
         stats.expected_rows, input_schemas = check_files(fs, files, config.text_column, config.columns)
         schema = table_schema.labels_schema(input_schemas, id_column=config.id_column,
                                             pass_through=config.pass_through, partition_column=config.partition_column)

@@ -24,6 +24,7 @@ class InputFile:
     size: int
     modified: str | None  # mtime (local) or LastModified (object stores), as text
     etag: str | None
+    digest: str | None = None  # sha256 of size and Parquet footer (pipelines/label/identity.py)
 
     @property
     def key(self) -> tuple:

@@ -15,6 +15,6 @@ def test_manifest_round_trip_and_totals():
     document = json.loads(json.dumps(manifest.to_json()))
     assert document["rows"] == {"read": 10, "labeled": 8, "rejected": 2} and document["run_id"] == "r2"
     assert document["files"] == {"labeled": ["labels/run_id=r1/a.parquet"] * 2, "rejected": []}
-    assert Manifest.from_json(document).labeled_keys() == {("/in/a.parquet", 10, "1")}
+    assert {f.key for f in Manifest.from_json(document).labeled_files()} == {("/in/a.parquet", 10, "1")}
     with pytest.raises(ValueError, match="unknown manifest format"):
         Manifest.from_json({**document, "format": "other"})

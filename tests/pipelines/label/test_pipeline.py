@@ -2,6 +2,7 @@
 over interrupted output, incremental runs, and refusals that protect existing data."""
 
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ import pytest
 
 from pipelines.cli import UserError
 from pipelines.label.pipeline import run_label
-from tests.pipelines.label.helpers import assert_exactly_once, config, files_of
+from tests.pipelines.label.helpers import assert_exactly_once, config, files_of, output_tables
 
 
 def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_path):
@@ -75,6 +76,25 @@ def test_incremental_labels_each_file_once(tiny_model_dir, real_table, tmp_path)
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert [len(run["input_files"]) for run in manifest["runs"]] == [1, 1]
     assert sorted(p.name for p in (output / "labels").glob("run_id=*")) == sorted(f"run_id={r.run_id}" for r in (first, second))
+
+
+def test_incremental_knows_a_file_by_its_content_not_its_name_or_mtime(tiny_model_dir, real_table, tmp_path):
+    """Before: (path, size, mtime) alone, so a `cp` or a `touch` labeled the same rows a second time."""
+    source, output = tmp_path / "in", tmp_path / "labels"
+    source.mkdir()
+    pq.write_table(real_table.slice(0, 200), source / "day-1.parquet")
+    first = run_label(config(tiny_model_dir, source, output, incremental=True))
+    shutil.copy(source / "day-1.parquet", source / "day-1-copy.parquet")  # a copy under another name
+    os.utime(source / "day-1.parquet", (1, 1))  # a touch
+    again = run_label(config(tiny_model_dir, source, output, incremental=True))
+    assert again.run_id is None and first.stats.rows == 200
+    pq.write_table(real_table.slice(200, 100), source / "day-2.parquet")  # new content is labeled
+    second = run_label(config(tiny_model_dir, source, output, incremental=True))
+    assert second.stats.rows == 100
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert all(f["digest"].startswith("sha256:") for f in manifest["input_files"])
+    labeled, _ = output_tables(output)
+    assert sorted(labeled["review_id"].to_pylist()) == sorted(real_table.slice(0, 300)["review_id"].to_pylist())
 
 
 def test_output_with_foreign_files_is_refused(tiny_model_dir, messy_input, tmp_path):
