@@ -97,6 +97,22 @@ def test_incremental_knows_a_file_by_its_content_not_its_name_or_mtime(tiny_mode
     assert sorted(labeled["review_id"].to_pylist()) == sorted(real_table.slice(0, 300)["review_id"].to_pylist())
 
 
+def test_a_partition_column_of_5000_values_labels_into_one_file_per_value(tiny_model_dir, nsmc_path, tmp_path):
+    """Before: pyarrow's writer stopped the run at 1,024 values per batch (`max_partitions`)."""
+    import pyarrow as pa
+
+    reviews = pq.read_table(nsmc_path, columns=["review_id", "text"]).slice(0, 10_000)
+    codes = pa.array([f"{i % 5000:05d}" for i in range(reviews.num_rows)])  # zero-padded: must stay strings
+    pq.write_table(reviews.append_column("code", codes), tmp_path / "codes.parquet")
+    output = tmp_path / "labels"
+    run_label(config(tiny_model_dir, tmp_path / "codes.parquet", output, pass_through=["code"],
+                     partition_column="code", max_length=32))
+    labeled, _ = assert_exactly_once([tmp_path / "codes.parquet"], output)
+    folders = [path.parent.name for path in (output / "labels").rglob("*.parquet")]
+    assert len(folders) == len(set(folders)) == 5000  # one file per value: each value's rows together
+    assert labeled.schema.field("code").type == pa.string() and "00007" in set(labeled["code"].to_pylist())
+
+
 def test_output_with_foreign_files_is_refused(tiny_model_dir, messy_input, tmp_path):
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "notes.txt").write_text("mine")
