@@ -344,8 +344,11 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         context = ray.data.DataContext.get_current()
         # A byte cap as well as read_ray's row cap: rows of very long texts still make blocks of bounded memory.
         context.target_max_block_size = BLOCK_BYTES
-        context.enable_progress_bars = config.progress
+        # One progress line of our own (RunStats.progress), not Ray Data's: off a terminal its bars become
+        # 20-line `logging_progress` blocks every 10 s, with "execution finished" notices around them.
+        context.enable_progress_bars = False
         context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         # Wait for the pool before the first block: an actor still loading its model while another has started
         # gets no share of a short input (seen on 3 nodes: 1,350 reviews, all labeled by one of 2 actors).
         context.wait_for_min_actors_s = int(math.ceil(config.actor_start_timeout_s)) or -1
