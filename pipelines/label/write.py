@@ -119,7 +119,9 @@ def score_histograms(labeled: pa.Table) -> dict[str, list[int]]:
     if labeled.num_rows == 0:
         return {}
     names = np.asarray(labeled.column(LABEL_NAME).to_pylist(), dtype=object)
-    bins = np.minimum((labeled.column(SCORE).to_numpy() * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+    # a NaN score (a broken model output) counts in the lowest bin: it must not fail the batch's write
+    scores = np.nan_to_num(labeled.column(SCORE).to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
+    bins = np.clip((scores * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
     return {str(name): np.bincount(bins[names == name], minlength=SCORE_BINS).tolist() for name in np.unique(names)}
 
 
