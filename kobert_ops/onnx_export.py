@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -52,7 +53,8 @@ class AgreementError(RuntimeError):
 
 def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequence[str],
                 quantize: str | None = None, max_length: int = 128, batch_size: int = 64,
-                num_threads: int | None = None, min_agreement: float | None = None) -> dict:
+                num_threads: int | None = None, min_agreement: float | None = None,
+                texts_source: str | None = None) -> dict:
     """Write the ONNX folder of classifier `model` into `output` (a local folder); returns `export.json`.
 
     Args:
@@ -65,6 +67,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequ
         batch_size: rows per forward pass in the check.
         num_threads: threads of both runtimes in the check (default: their own choice).
         min_agreement: share of equal labels required (default: `MIN_AGREEMENT` of the precision).
+        texts_source: where `texts` came from, recorded with the check.
 
     Raises:
         AgreementError: fewer equal labels than `min_agreement`.
@@ -73,49 +76,61 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequ
         raise ValueError(f"--quantize must be int8 or absent, got {quantize!r}")
     if not texts:
         raise ValueError("the export check needs at least one text")
-    from kobert_ops.model import labels_of, load_classifier
-    from kobert_ops.tokenizer import load_tokenizer
+    from kobert_ops.model import load_classifier
 
     directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
     precision = quantize or "fp32"
     torch_model = load_classifier(directory).eval()
     torch_model.set_attn_implementation("eager")  # see the module docstring: SDPA's graph does not fuse
     with tempfile.TemporaryDirectory(prefix="kobert-onnx-") as work:
-        work = Path(work)
-        staged = work / "folder"
-        staged.mkdir()
-        trace(torch_model, work / "traced.onnx")
-        fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
-        if quantize == "int8":
-            quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
-        else:
-            shutil.move(work / "fused.onnx", staged / MODEL_FILE)
-        load_tokenizer(directory).save_pretrained(staged)
-        digest = file_sha256(staged / MODEL_FILE)
-        config = torch_model.config.to_dict()
-        # The graph's digest in config.json: what identifies a model folder (a run's model_version hashes
-        # config.json and weights) changes with the graph.
-        config["kobert_onnx"] = {"file": MODEL_FILE, "sha256": digest, "precision": precision}
-        (staged / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        report = {
-            "format": "onnx", "source_model": str(model), "exporter": EXPORTER, "opset": OPSET,
-            "versions": versions(), "precision": precision,
-            "inputs": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]},
-            "outputs": {"logits": ["batch", len(labels_of(torch_model))]},
-            "fusions": fusions, "quantization": quantization_record(quantize, staged / MODEL_FILE),
-            "model_sha256": digest, "model_bytes": (staged / MODEL_FILE).stat().st_size,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        # written before the check too: the ONNX predictor reads the export's precision from it
-        (staged / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        staged = Path(work) / "folder"
+        report = build_folder(torch_model, directory, Path(work), staged, quantize)
+        report["source_model"] = str(model)
+        write_report(staged, report)  # before the check too: the ONNX predictor reads the precision from it
         required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
         report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required)
-        (staged / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        report["check"]["data"] = texts_source
+        write_report(staged, report)
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
         for path in staged.iterdir():
             shutil.move(path, output / path.name)
     return report
+
+
+def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantize: str | None) -> dict:
+    """Trace, fuse and (optionally) quantize into `staged/model.onnx`, beside the tokenizer and config;
+    returns the export's record (without the check)."""
+    from kobert_ops.model import labels_of
+    from kobert_ops.tokenizer import load_tokenizer
+
+    precision = quantize or "fp32"
+    staged.mkdir()
+    trace(torch_model, work / "traced.onnx")
+    fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
+    if quantize == "int8":
+        quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
+    else:
+        shutil.move(work / "fused.onnx", staged / MODEL_FILE)
+    load_tokenizer(directory).save_pretrained(staged)
+    digest = file_sha256(staged / MODEL_FILE)
+    config = torch_model.config.to_dict()
+    # The graph's digest in config.json: what identifies a model folder (a labeling run's model_version hashes
+    # config.json and the weights it finds) changes with the graph.
+    config["kobert_onnx"] = {"file": MODEL_FILE, "sha256": digest, "precision": precision}
+    (staged / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    return {
+        "format": "onnx", "exporter": EXPORTER, "opset": OPSET, "versions": versions(), "precision": precision,
+        "inputs": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]},
+        "outputs": {"logits": ["batch", len(labels_of(torch_model))]},
+        "fusions": fusions, "quantization": quantization_record(quantize, staged / MODEL_FILE),
+        "model_sha256": digest, "model_bytes": (staged / MODEL_FILE).stat().st_size,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_report(folder: Path, report: dict) -> None:
+    (folder / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 def trace(model, path: Path) -> None:
@@ -152,10 +167,11 @@ def fuse(traced: Path, fused: Path, config) -> dict[str, int]:
     operator counts, zeros left out."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    optimized = optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size)
-    optimized.save_model_to_file(str(fused))
-    counts = optimized.get_fused_operator_statistics()
+    with quiet_logging(logging.INFO):  # a line per fusion pass; the counts are what matters, and are returned
+        optimized = optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
+                                   hidden_size=config.hidden_size)
+        optimized.save_model_to_file(str(fused))
+        counts = optimized.get_fused_operator_statistics()
     if not counts.get("Attention"):
         log.warning("ONNX Runtime fused no Attention in %s: the export runs, but slower", traced)
     return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}
@@ -169,8 +185,10 @@ def quantize_int8(fused: Path, output: Path) -> None:
 
     # onnx's shape inference knows no types past ONNX Runtime's fused (contrib) operators; every activation
     # tensor of this graph is float32, so that is the type to assume.
-    quantize_dynamic(str(fused), str(output), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    # (its "consider pre-processing" warning is about that shape inference, which the type above replaces)
+    with quiet_logging(logging.WARNING):
+        quantize_dynamic(str(fused), str(output), weight_type=QuantType.QInt8, per_channel=False,
+                         reduce_range=False, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def quantization_record(quantize: str | None, graph: Path) -> dict | None:
@@ -214,6 +232,17 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
             f"reviews, below the {min_agreement:.2%} required (max probability difference "
             f"{result['max_probability_difference']:.3f}); nothing written")
     return result
+
+
+@contextmanager
+def quiet_logging(level: int):
+    """Drop log records up to `level` meanwhile (ONNX Runtime's tools log through top-level module loggers)."""
+    previous = logging.root.manager.disable
+    logging.disable(level)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def versions() -> dict[str, str]:
