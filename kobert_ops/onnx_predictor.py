@@ -26,11 +26,36 @@ from kobert_ops.tokenizer import load_tokenizer
 
 MODEL_FILE = "model.onnx"
 EXPORT_FILE = "export.json"
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 def is_onnx_folder(directory: str | os.PathLike) -> bool:
     """True for a folder written by `kobert export --format onnx` (it holds `model.onnx`)."""
     return (Path(directory) / MODEL_FILE).is_file()
+
+
+def check_runtime(model: str | os.PathLike, runtime: str, resolve: bool = False) -> str:
+    """`torch` or `onnx` for `model`: `auto` is what the folder holds (`model.onnx`: onnx). A runtime that does
+    not fit the folder is refused. Only a local folder is looked at unless `resolve` (a URI or hub id is
+    fetched then): a run's options are checked before any download.
+
+    Raises:
+        ValueError: an unknown runtime, or one that does not fit the folder (one line).
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    directory = Path(model).expanduser()
+    if resolve and not directory.is_dir():
+        directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+    if not directory.is_dir():
+        return runtime
+    onnx = is_onnx_folder(directory)
+    if runtime == "torch" and onnx:
+        raise ValueError(f"{model} is an ONNX export (model.onnx): label it with --runtime onnx")
+    if runtime == "onnx" and not onnx:
+        raise ValueError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
+                         f"`kobert export --format onnx --model {model} --output FOLDER`")
+    return "onnx" if onnx else "torch"
 
 
 def session_options(num_threads: int | None):
