@@ -15,7 +15,8 @@ attention at all. torch marks the tracer deprecated; torch is pinned, and `expor
 
 The check labels real reviews with the export and with PyTorch fp32 on the same token ids: the share of equal
 labels and the largest probability difference go into `export.json`; below `MIN_AGREEMENT` of its precision
-the export is refused (`AgreementError`) and nothing is written.
+the export is refused (`AgreementError`) and nothing is written; so is an fp32 export whose probabilities
+differ from PyTorch's by more than `MAX_FP32_PROBABILITY_DIFFERENCE`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ OPSET = 17
 EXPORTER = "torch.onnx.export, TorchScript tracer (dynamo=False), eager attention"
 QUANTIZATIONS = (None, "int8")
 MIN_AGREEMENT = {"fp32": 0.999, "int8": 0.995}  # share of PyTorch fp32's labels the export must keep
+# An fp32 graph computes what PyTorch does up to float rounding (~1e-7 measured): a larger difference is a
+# wrong graph (a mask ignored, say) even where the labels happen to agree. int8 differs by design.
+MAX_FP32_PROBABILITY_DIFFERENCE = 1e-3
 FUSED_OPS = ("EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu", "Gelu", "FastGelu",
              "LayerNormalization")
 
@@ -226,6 +230,11 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
               "label_agreement": agreement, "disagreeing_rows": int((got.label != expected.label).sum()),
               "min_agreement": min_agreement, "max_probability_difference": float(difference.max()),
               "mean_probability_difference": float(difference.mean())}
+    if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
+        raise AgreementError(
+            f"the fp32 export's probabilities differ from PyTorch fp32's by up to "
+            f"{result['max_probability_difference']:.4f} on {len(texts):,} reviews (float rounding stays below "
+            f"{MAX_FP32_PROBABILITY_DIFFERENCE}): the graph computes something else; nothing written")
     if agreement < min_agreement:
         raise AgreementError(
             f"the {exported.precision} export keeps {agreement:.2%} of PyTorch fp32's labels on {len(texts):,} "
