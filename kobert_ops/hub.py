@@ -18,9 +18,10 @@ from kobert_ops import model_store
 
 
 # What a tokenizer may need from a hub repository: tokenizer.json, vocab.txt (WordPiece), vocab.json and
-# merges.txt (BPE), SentencePiece *.model, and the configs. A model adds its weights.
+# merges.txt (BPE), SentencePiece *.model, and the configs. A model adds its weights (a `kobert export` folder: its
+# top-level graph; a hub repository's other ONNX files are not fetched with a PyTorch model).
 TOKENIZER_FILES = ["tokenizer.json", "vocab.txt", "merges.txt", "*.model", "*.json", "*.txt"]
-MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.bin"]
+MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.bin", "model.onnx"]
 
 
 class ModelNotAvailableError(RuntimeError):

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "pretrain": "pipelines.pretrain.command",
     "recipe": "pipelines.recipes.nsmc",
     "evaluate": "pipelines.evaluate",
+    "export": "pipelines.export",
     "submit": "cluster.submit",
 }
 

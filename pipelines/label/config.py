@@ -39,6 +39,10 @@ class LabelConfig:
                 "have no bf16 units; probabilities within ~0.02); auto: bf16-full where the hardware has bf16 "
                 "units (AMX, CUDA), else fp32",
         "choices": ["auto", "fp32", "bf16", "bf16-full", "int8"]})
+    runtime: str = field(default="auto", metadata={
+        "help": "torch: a PyTorch classifier folder; onnx: a `kobert export --format onnx` folder on ONNX Runtime "
+                "(CPU; the precision is the export's, see docs/onnx.md); auto: onnx when the model folder holds "
+                "model.onnx, else torch", "choices": ["auto", "torch", "onnx"]})
     cpus_per_actor: float = field(default=0, metadata={
         "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "
                 "--actors with one CPU left for the read and write tasks)"})
@@ -96,6 +100,9 @@ class LabelConfig:
             raise ValueError(f"--lease-ttl-s must be at least 4 (renewed every quarter of it), got {self.lease_ttl_s}")
         if self.incremental and self.overwrite:
             raise ValueError("--incremental and --overwrite exclude each other")
+        from kobert_ops.onnx_predictor import check_runtime
+
+        check_runtime(self.model, self.runtime)  # a local folder of the other kind: refused before any row
 
     @property
     def actor_range(self) -> tuple[int, int]:

@@ -3,8 +3,10 @@
 The model and tokenizer are loaded once, in the actor's `__init__` (Ray Data keeps a pool of these actors;
 on GPU nodes each holds one GPU). Rows arrive in input order; `kobert_ops.predictor.Predictor` sorts them by
 length so every forward pass pads only to its own longest row, and runs bf16 where the hardware is fast at it.
-Every row the actor passes on names who labeled it (`labeled_by`: node, actor, CPUs, threads), so a run can
-show that each actor, on each node, did a share.
+With `runtime="onnx"` (or a model folder holding `model.onnx`) the actor runs a `kobert export` folder on
+ONNX Runtime instead (`kobert_ops.onnx_predictor.OnnxPredictor`: the same batching, one session per actor
+with the actor's threads). Every row the actor passes on names who labeled it (`labeled_by`: node, actor,
+CPUs, threads), so a run can show that each actor, on each node, did a share.
 """
 
 from __future__ import annotations
@@ -34,20 +36,27 @@ class LabelPredictor:
             `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
         forward_batch_size: rows per forward pass.
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
-        threads: torch intra-op threads on CPU; 0: the CPUs Ray reserved for this actor, rounded down, at
-            least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
+        threads: torch (or ONNX Runtime) intra-op threads on CPU; 0: the CPUs Ray reserved for this actor,
+            rounded down, at least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
+        runtime: `torch`, `onnx` (an exported folder: CPU, the export's precision) or `auto` (onnx when the
+            folder holds `model.onnx`).
     """
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
-                 max_length: int = 128, threads: int = 0) -> None:
-        from kobert_ops.predictor import Predictor
+                 max_length: int = 128, threads: int = 0, runtime: str = "auto") -> None:
+        from kobert_ops.onnx_predictor import check_runtime
 
         threads = threads or reserved_threads()
-        self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
-                                   max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
+        if check_runtime(model, runtime, resolve=True) == "onnx":
+            self.predictor = _onnx_predictor(model, device, precision, forward_batch_size, max_length, threads)
+        else:
+            from kobert_ops.predictor import Predictor
+
+            self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
+                                       max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
+            if self.predictor.fused is None:  # the fused CPU forward does this itself
+                _first_token_only_in_last_layer(self.predictor.model)
         self.labeled_by = pa.array([worker_identity(threads)], pa.string())
-        if self.predictor.fused is None:  # the fused CPU forward does this itself
-            _first_token_only_in_last_layer(self.predictor.model)
         self.pad_id = self.predictor.tokenizer.pad_token_id
         self.num_labels = len(self.predictor.labels)
 
@@ -73,6 +82,20 @@ class LabelPredictor:
                 .append_column(SCORE, pa.array(score))
                 .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels))
                 .append_column(LABELED_BY, labeled_by))
+
+
+def _onnx_predictor(model: str, device: str, precision: str, forward_batch_size: int, max_length: int,
+                    threads: int):
+    """An `OnnxPredictor` for the actor; refuses a device or precision the export cannot give."""
+    from kobert_ops.onnx_predictor import OnnxPredictor
+
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"--runtime onnx runs on CPU (ONNX Runtime's CPU provider), not --device {device}")
+    predictor = OnnxPredictor(model, batch_size=forward_batch_size, max_length=max_length, num_threads=threads)
+    if precision not in ("auto", predictor.precision):
+        raise ValueError(f"{model} is a {predictor.precision} ONNX export: --precision {precision} does not apply "
+                         f"(export again with --quantize int8 for int8, or pass --precision auto)")
+    return predictor
 
 
 def _release_freed_memory() -> None:

@@ -1,0 +1,152 @@
+"""Steady-state labeling speed of each CPU path on one model: PyTorch fp32 and bf16-full (what `kobert label`
+runs today) against ONNX Runtime fp32 and fused int8 (`kobert export`), with each path's label agreement.
+
+    PYTHONPATH=. .venv/bin/python bench/onnx_throughput.py --preset base --rows 500 --threads 2
+
+Steady state: the reviews are tokenized once; each path warms up on every 4th of them, then labels them `--repeats` times
+timed (the best run counts: on a shared 2-core machine the slower runs measure the neighbours), in
+length-sorted batches of `--batch-size`, through the same `predict_encoded` the labeling actors call, with
+`--threads` intra-op threads. Not timed: process start, imports, model load, export.
+
+The model is the random-weight preset with `tests.onnx_models.decisive_classifier`'s head: a fresh head gives
+every review one label, so agreement would read 100% whatever the path. On a random encoder int8 noise
+flips more labels than on a trained model (the reviews differ little in `[CLS]`): the int8 agreement here is a
+floor, not the trained model's figure. Results go to bench/results/onnx_throughput.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from label_throughput import OUT, RESULTS, describe, machine, prepare_model  # noqa: E402  (bench/ is no package)
+
+
+def reviews(rows: int, offset: int = 0) -> list[str]:
+    """`rows` non-empty real reviews spread over the whole NSMC file (every k-th row), from `offset`."""
+    import pyarrow.parquet as pq
+
+    from kobert_ops import paths
+
+    texts = pq.read_table(paths.require(paths.nsmc_reviews(), "NSMC reviews", paths.NSMC_HELP), columns=["text"])
+    texts = [text for text in texts["text"].to_pylist() if text and text.strip()]
+    step = len(texts) // (rows * 3)
+    return texts[offset::step][:rows]
+
+
+def prepare(preset: str, head_texts: list[str], check_texts: list[str], threads: int) -> dict[str, Path]:
+    """The decisive-head model and its fp32 and int8 exports (built once under bench/out/)."""
+    from kobert_ops.onnx_export import export_onnx
+    from tests.onnx_models import decisive_classifier
+
+    torch_dir = OUT / "models" / f"{preset}-decisive"
+    if not (torch_dir / "config.json").exists():
+        decisive_classifier(prepare_model(preset), head_texts, torch_dir)
+    folders = {"torch": torch_dir}
+    for precision in ("fp32", "int8"):
+        folder = OUT / "models" / f"{preset}-decisive-onnx-{precision}"
+        if not (folder / "model.onnx").exists():
+            # min_agreement 0: this bench reports agreement; the export's own floor is for real models
+            export_onnx(torch_dir, folder, texts=check_texts, quantize=None if precision == "fp32" else "int8",
+                        num_threads=threads, min_agreement=0)
+        folders[precision] = folder
+    return folders
+
+
+def measure(predictor, input_ids, valid_length, repeats: int) -> tuple[float, object]:
+    """Best reviews/s over `repeats` timed passes after a warm-up on every 4th review (all lengths, so the
+    kernels of every batch shape are chosen before timing); and the predictions."""
+    predictor.predict_encoded(input_ids[::4], valid_length[::4])
+    best, predictions = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictions = predictor.predict_encoded(input_ids, valid_length)
+        best = min(best, time.perf_counter() - start)
+    return len(valid_length) / best, predictions
+
+
+def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> dict:
+    import numpy as np
+
+    from kobert_ops.onnx_predictor import OnnxPredictor
+    from kobert_ops.predictor import Predictor, bf16_is_fast
+
+    texts = reviews(rows + 600)
+    head_texts, check_texts, texts = texts[:300], texts[300:600], texts[600:]
+    folders = prepare(preset, head_texts, check_texts, threads)
+    paths = {"torch fp32": lambda: Predictor(folders["torch"], device="cpu", precision="fp32",
+                                             batch_size=batch_size, num_threads=threads),
+             "onnx fp32": lambda: OnnxPredictor(folders["fp32"], batch_size=batch_size, num_threads=threads),
+             "onnx int8 (fused)": lambda: OnnxPredictor(folders["int8"], batch_size=batch_size, num_threads=threads)}
+    if bf16_is_fast("cpu"):  # emulated elsewhere: hundreds of times slower, not worth timing
+        paths["torch bf16-full (kobert label's auto here)"] = lambda: Predictor(
+            folders["torch"], device="cpu", precision="bf16-full", batch_size=batch_size, num_threads=threads)
+    results, reference = {}, None
+    for name, build in paths.items():
+        predictor = build()
+        if reference is None:
+            encoded = predictor.tokenizer.batch_encode(texts, max_length=128, padding="longest")
+        speed, predictions = measure(predictor, encoded["input_ids"], encoded["valid_length"], repeats)
+        reference = reference or predictions
+        results[name] = {"reviews_per_s": round(speed, 1),
+                         "label_agreement_vs_torch_fp32": round(float((predictions.label == reference.label).mean()), 4),
+                         "max_probability_difference": round(float(np.abs(predictions.probabilities
+                                                                          - reference.probabilities).max()), 5),
+                         "fused_forward": getattr(predictor, "fused", None) is not None}
+        print(name, results[name], flush=True)
+        del predictor
+    base = results["torch fp32"]["reviews_per_s"]
+    for result in results.values():
+        result["vs_torch_fp32"] = round(result["reviews_per_s"] / base, 2)
+    return {"preset": preset, "rows": len(texts), "threads": threads, "batch_size": batch_size, "repeats": repeats,
+            "mean_tokens_per_review": round(float(np.mean(encoded["valid_length"])), 1),
+            "label_share_positive": round(float(reference.label.mean()), 3),
+            "export_records": {precision: json.loads((folders[precision] / "export.json").read_text())["fusions"]
+                               for precision in ("fp32", "int8")},
+            "paths": results}
+
+
+def write_results(result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "onnx_throughput.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    lines = ["# CPU paths: PyTorch vs ONNX Runtime", "",
+             f"Written by `bench/onnx_throughput.py`; raw figures in `onnx_throughput.json`. `{result['preset']}` "
+             f"preset (random encoder, decisive head), {result['rows']:,} real NSMC reviews "
+             f"({result['mean_tokens_per_review']} tokens on average), length-sorted batches of "
+             f"{result['batch_size']}, {result['threads']} threads, steady state (best of {result['repeats']} after a "
+             f"warm-up). Measured {result['measured_at']} on {describe(result['machine'])}, load average at start "
+             f"{result['machine']['load_average_at_start'][0]:.1f} (2 cores: above ~2.5 something else ran).", "",
+             "| path | reviews/s | vs torch fp32 | labels equal to torch fp32 | max probability difference |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['reviews_per_s']} | {r['vs_torch_fp32']}× | {r['label_agreement_vs_torch_fp32']:.2%} | "
+              f"{r['max_probability_difference']} |" for name, r in result["paths"].items()]
+    lines += ["", "torch fp32 and bf16-full run `kobert_ops.fused_bert` (oneDNN's fused kernels) on CPUs with bf16 "
+              "units, as `kobert label` does; ONNX runs the graph `kobert export` wrote. Agreement on a random "
+              "encoder is a floor for int8 (see the script's docstring); the export's own check (`export.json`) "
+              "is what a real model is judged by.", ""]
+    (RESULTS / "onnx_throughput.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="base", choices=["tiny", "small", "base"])
+    parser.add_argument("--rows", type=int, default=500, help="real reviews timed")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every path")
+    parser.add_argument("--batch-size", type=int, default=64, help="rows per forward pass")
+    parser.add_argument("--repeats", type=int, default=2, help="timed passes per path (the best counts)")
+    args = parser.parse_args()
+    result = run(args.preset, args.rows, args.threads, args.batch_size, args.repeats)
+    result.update(measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=machine())
+    write_results(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Export a classifier folder to an ONNX model folder that ONNX Runtime runs with its BERT fusions, checked
+against PyTorch before anything is written.
+
+    from kobert_ops.onnx_export import export_onnx
+    report = export_onnx("models/base", "models/base-onnx", texts=reviews, quantize="int8")
+
+The folder holds `model.onnx`, `config.json` (the model's own, labels included, plus the graph's digest),
+the tokenizer's files and `export.json` (exporter, versions, opset, fusions, quantization, the check).
+
+Why this exporter: with torch 2.13 and transformers 5, only the TorchScript tracer (`dynamo=False`) over
+eager attention yields a graph whose attention ONNX Runtime's BERT optimizer recognises (`Attention`,
+`SkipLayerNormalization`, `BiasGelu`, `EmbedLayerNormalization` fused). Traced through SDPA, or through the
+torch.export-based exporter in either attention, the same optimizer fuses layer norms and GELU but finds no
+attention at all. torch marks the tracer deprecated; torch is pinned, and `export.json` names the exporter.
+
+The check labels real reviews with the export and with PyTorch fp32 on the same token ids: the share of equal
+labels and the largest probability difference go into `export.json`; below `MIN_AGREEMENT` of its precision
+the export is refused (`AgreementError`) and nothing is written; so is an fp32 export whose probabilities
+differ from PyTorch's by more than `MAX_FP32_PROBABILITY_DIFFERENCE`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kobert_ops import hub
+from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+EXPORTER = "torch.onnx.export, TorchScript tracer (dynamo=False), eager attention"
+QUANTIZATIONS = (None, "int8")
+MIN_AGREEMENT = {"fp32": 0.999, "int8": 0.995}  # share of PyTorch fp32's labels the export must keep
+# An fp32 graph computes what PyTorch does up to float rounding (~1e-7 measured): a larger difference is a
+# wrong graph (a mask ignored, say) even where the labels happen to agree. int8 differs by design.
+MAX_FP32_PROBABILITY_DIFFERENCE = 1e-3
+FUSED_OPS = ("EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu", "Gelu", "FastGelu",
+             "LayerNormalization")
+
+
+class AgreementError(RuntimeError):
+    """The exported graph labels too few rows as PyTorch fp32 does; nothing was written."""
+
+
+def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequence[str],
+                quantize: str | None = None, max_length: int = 128, batch_size: int = 64,
+                num_threads: int | None = None, min_agreement: float | None = None,
+                texts_source: str | None = None) -> dict:
+    """Write the ONNX folder of classifier `model` into `output` (a local folder); returns `export.json`.
+
+    Args:
+        model: classifier folder, URI or hub id (safetensors `*ForSequenceClassification`, as `kobert train`
+            and `kobert init-model` write).
+        output: local folder; created, and only written once the check passed.
+        texts: real texts (no null/empty ones) the check labels with both the export and PyTorch fp32.
+        quantize: None (fp32) or `int8` (ONNX Runtime dynamic quantization of the fused graph).
+        max_length: ids per text in the check.
+        batch_size: rows per forward pass in the check.
+        num_threads: threads of both runtimes in the check (default: their own choice).
+        min_agreement: share of equal labels required (default: `MIN_AGREEMENT` of the precision).
+        texts_source: where `texts` came from, recorded with the check.
+
+    Raises:
+        AgreementError: fewer equal labels than `min_agreement`.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"--quantize must be int8 or absent, got {quantize!r}")
+    if not texts:
+        raise ValueError("the export check needs at least one text")
+    from kobert_ops.model import load_classifier
+
+    directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+    precision = quantize or "fp32"
+    torch_model = load_classifier(directory).eval()
+    torch_model.set_attn_implementation("eager")  # see the module docstring: SDPA's graph does not fuse
+    with tempfile.TemporaryDirectory(prefix="kobert-onnx-") as work:
+        staged = Path(work) / "folder"
+        report = build_folder(torch_model, directory, Path(work), staged, quantize)
+        report["source_model"] = str(model)
+        write_report(staged, report)  # before the check too: the ONNX predictor reads the precision from it
+        required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
+        report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required)
+        report["check"]["data"] = texts_source
+        write_report(staged, report)
+        output = Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+        for path in staged.iterdir():
+            shutil.move(path, output / path.name)
+    return report
+
+
+def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantize: str | None) -> dict:
+    """Trace, fuse and (optionally) quantize into `staged/model.onnx`, beside the tokenizer and config;
+    returns the export's record (without the check)."""
+    from kobert_ops.model import labels_of
+    from kobert_ops.tokenizer import load_tokenizer
+
+    precision = quantize or "fp32"
+    staged.mkdir()
+    trace(torch_model, work / "traced.onnx")
+    fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
+    if quantize == "int8":
+        quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
+    else:
+        shutil.move(work / "fused.onnx", staged / MODEL_FILE)
+    load_tokenizer(directory).save_pretrained(staged)
+    digest = file_sha256(staged / MODEL_FILE)
+    config = torch_model.config.to_dict()
+    # The graph's digest in config.json: what identifies a model folder (a labeling run's model_version hashes
+    # config.json and the weights it finds) changes with the graph.
+    config["kobert_onnx"] = {"file": MODEL_FILE, "sha256": digest, "precision": precision}
+    (staged / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    return {
+        "format": "onnx", "exporter": EXPORTER, "opset": OPSET, "versions": versions(), "precision": precision,
+        "inputs": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]},
+        "outputs": {"logits": ["batch", len(labels_of(torch_model))]},
+        "fusions": fusions, "quantization": quantization_record(quantize, staged / MODEL_FILE),
+        "model_sha256": digest, "model_bytes": (staged / MODEL_FILE).stat().st_size,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_report(folder: Path, report: dict) -> None:
+    (folder / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def trace(model, path: Path) -> None:
+    """Trace `(input_ids, attention_mask) -> logits` into ONNX with batch and sequence axes dynamic."""
+    import torch
+
+    class Logits(torch.nn.Module):  # the graph's one output: logits, not transformers' output object
+        def __init__(self, classifier) -> None:
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, input_ids, attention_mask):
+            return self.classifier(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    # (2, 16) with one padded row: the mask path is traced for general masks, not an all-ones shortcut
+    input_ids = torch.full((2, 16), 5, dtype=torch.long)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 9:] = 0
+    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+               "logits": {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        # Known and harmless here: the tracer's deprecation, transformers' padding branch on kv length (equal
+        # to the mask's own length in an encoder), aten::index with non-negative indices only.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*aten::index.*")
+        torch.onnx.export(Logits(model).eval(), (input_ids, attention_mask), str(path), dynamo=False,
+                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+
+
+def fuse(traced: Path, fused: Path, config) -> dict[str, int]:
+    """ONNX Runtime's BERT graph fusions (offline, so every session loads the fused graph); the fused
+    operator counts, zeros left out."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with quiet_logging(logging.INFO):  # a line per fusion pass; the counts are what matters, and are returned
+        optimized = optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
+                                   hidden_size=config.hidden_size)
+        optimized.save_model_to_file(str(fused))
+        counts = optimized.get_fused_operator_statistics()
+    if not counts.get("Attention"):
+        log.warning("ONNX Runtime fused no Attention in %s: the export runs, but slower", traced)
+    return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}
+
+
+def quantize_int8(fused: Path, output: Path) -> None:
+    """Dynamic int8 quantization: int8 weights, activations quantized per run (uint8), on the fused graph
+    (ONNX Runtime quantizes its fused `Attention` too, as `QAttention`)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # onnx's shape inference knows no types past ONNX Runtime's fused (contrib) operators; every activation
+    # tensor of this graph is float32, so that is the type to assume.
+    # (its "consider pre-processing" warning is about that shape inference, which the type above replaces)
+    with quiet_logging(logging.WARNING):
+        quantize_dynamic(str(fused), str(output), weight_type=QuantType.QInt8, per_channel=False,
+                         reduce_range=False, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def quantization_record(quantize: str | None, graph: Path) -> dict | None:
+    """How the graph was quantized, with the count of each int8 operator it holds."""
+    if quantize is None:
+        return None
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(graph)).graph.node:
+        if node.op_type in ("QAttention", "QEmbedLayerNormalization", "MatMulInteger", "DynamicQuantizeMatMul"):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return {"method": "onnxruntime.quantization.quantize_dynamic", "weight_type": "QInt8",
+            "activations": "uint8, per run", "per_channel": False, "reduce_range": False, "int8_ops": counts}
+
+
+def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int, batch_size: int,
+          num_threads: int | None, min_agreement: float) -> dict:
+    """Label `texts` with the export and with PyTorch fp32 (the stock forward) on the same token ids.
+
+    Raises:
+        AgreementError: equal labels on fewer than `min_agreement` of the rows.
+    """
+    from kobert_ops.predictor import Predictor
+
+    reference = Predictor(model_dir, device="cpu", precision="fp32", batch_size=batch_size, max_length=max_length,
+                          num_threads=num_threads, fused=False)
+    exported = OnnxPredictor(onnx_dir, batch_size=batch_size, max_length=max_length, num_threads=num_threads)
+    encoded = reference.tokenizer.batch_encode(list(texts), max_length=max_length, padding="longest")
+    expected = reference.predict_encoded(encoded["input_ids"], encoded["valid_length"])
+    got = exported.predict_encoded(encoded["input_ids"], encoded["valid_length"])
+    difference = np.abs(got.probabilities - expected.probabilities)
+    agreement = float((got.label == expected.label).mean())
+    result = {"rows": len(texts), "reference": "PyTorch fp32, stock forward", "max_length": max_length,
+              "label_agreement": agreement, "disagreeing_rows": int((got.label != expected.label).sum()),
+              "min_agreement": min_agreement, "max_probability_difference": float(difference.max()),
+              "mean_probability_difference": float(difference.mean())}
+    if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
+        raise AgreementError(
+            f"the fp32 export's probabilities differ from PyTorch fp32's by up to "
+            f"{result['max_probability_difference']:.4f} on {len(texts):,} reviews (float rounding stays below "
+            f"{MAX_FP32_PROBABILITY_DIFFERENCE}): the graph computes something else; nothing written")
+    if agreement < min_agreement:
+        raise AgreementError(
+            f"the {exported.precision} export keeps {agreement:.2%} of PyTorch fp32's labels on {len(texts):,} "
+            f"reviews, below the {min_agreement:.2%} required (max probability difference "
+            f"{result['max_probability_difference']:.3f}); nothing written")
+    return result
+
+
+@contextmanager
+def quiet_logging(level: int):
+    """Drop log records up to `level` meanwhile (ONNX Runtime's tools log through top-level module loggers)."""
+    previous = logging.root.manager.disable
+    logging.disable(level)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,152 @@
+"""Batch prediction with an exported ONNX classifier (`kobert export --format onnx`) on ONNX Runtime's CPU
+provider: the same call contract as `kobert_ops.predictor.Predictor`, so the labeling actors use either.
+
+Rows are sorted by length so each `session.run` pads only to its own longest row, as the torch predictor
+does; softmax runs in fp32 numpy on the logits. One `InferenceSession` per predictor (per labeling actor),
+its intra-op threads set to the CPUs the actor holds: ONNX Runtime's own thread pool otherwise takes every
+core of the machine, and several actors on one node would oversubscribe it.
+
+Precision is the export's (`fp32`, or `int8` when exported with `--quantize int8`): it is fixed in the
+graph, read from the folder's `export.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kobert_ops import hub
+from kobert_ops.model import check_vocabulary, load_config
+from kobert_ops.predictor import Predictions
+from kobert_ops.tokenizer import load_tokenizer
+
+MODEL_FILE = "model.onnx"
+EXPORT_FILE = "export.json"
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def is_onnx_folder(directory: str | os.PathLike) -> bool:
+    """True for a folder written by `kobert export --format onnx` (it holds `model.onnx`)."""
+    return (Path(directory) / MODEL_FILE).is_file()
+
+
+def check_runtime(model: str | os.PathLike, runtime: str, resolve: bool = False) -> str:
+    """`torch` or `onnx` for `model`: `auto` is what the folder holds (`model.onnx`: onnx). A runtime that does
+    not fit the folder is refused. Only a local folder is looked at unless `resolve` (a URI or hub id is
+    fetched then): a run's options are checked before any download.
+
+    Raises:
+        ValueError: an unknown runtime, or one that does not fit the folder (one line).
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    directory = Path(model).expanduser()
+    if resolve and not directory.is_dir():
+        directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+    if not directory.is_dir():
+        return runtime
+    onnx = is_onnx_folder(directory)
+    if runtime == "torch" and onnx:
+        raise ValueError(f"{model} is an ONNX export (model.onnx): label it with --runtime onnx")
+    if runtime == "onnx" and not onnx:
+        raise ValueError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
+                         f"`kobert export --format onnx --model {model} --output FOLDER`")
+    return "onnx" if onnx else "torch"
+
+
+def session_options(num_threads: int | None):
+    """ONNX Runtime session options: `num_threads` intra-op threads, no inter-op pool (one graph at a time)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in fp32 (shifted by the row maximum, so large logits do not overflow)."""
+    shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class OnnxPredictor:
+    """Loads an exported ONNX classifier and its tokenizer once; predicts batches of texts or encoded rows.
+
+    Args:
+        model: exported ONNX folder (local, URI or hub id), as `kobert export` writes it.
+        batch_size: rows per `session.run`.
+        max_length: ids per row, special tokens included; longer texts are truncated.
+        sort_by_length: group rows of similar length into one run (results keep input order).
+        num_threads: ONNX Runtime intra-op threads (default: ONNX Runtime's choice, every core).
+        tokenizer: tokenizer folder or hub id, if not the export's own copy.
+    """
+
+    device = "cpu"
+    fused = None  # the torch predictor's fused-forward slot: the graph's own fusions happen at export
+
+    def __init__(self, model: str | os.PathLike, batch_size: int = 64, max_length: int = 128,
+                 sort_by_length: bool = True, num_threads: int | None = None,
+                 tokenizer: str | os.PathLike | None = None) -> None:
+        import onnxruntime as ort
+
+        directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+        if not is_onnx_folder(directory):
+            raise FileNotFoundError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
+                                    "`kobert export --format onnx`")
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.sort_by_length = sort_by_length
+        self.num_threads = num_threads
+        self.tokenizer = load_tokenizer(tokenizer or directory)
+        config = load_config(directory)
+        check_vocabulary(config, self.tokenizer, str(model), str(tokenizer or model))
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        export_path = directory / EXPORT_FILE
+        export = json.loads(export_path.read_text()) if export_path.exists() else {}
+        self.precision = export.get("precision", "fp32")
+        self.session = ort.InferenceSession(str(directory / MODEL_FILE), session_options(num_threads),
+                                            providers=["CPUExecutionProvider"])
+        self._input_types = {node.name: np.int32 if node.type == "tensor(int32)" else np.int64
+                             for node in self.session.get_inputs()}
+        self._label_names = np.array(self.labels, dtype=object)
+
+    def predict(self, texts: Sequence[str]) -> Predictions:
+        """Label raw texts (callers reject null/empty texts before this)."""
+        encoded = self.tokenizer.batch_encode(texts, max_length=self.max_length, padding="longest")
+        return self.predict_encoded(encoded["input_ids"], encoded["valid_length"])
+
+    def predict_encoded(self, input_ids: np.ndarray, valid_length: np.ndarray) -> Predictions:
+        """Label rows already encoded by the tokenizer's `batch_encode` (any padding width).
+
+        Only `input_ids` and the attention mask are graph inputs: token types are zeros, as every row is one
+        segment (the export traced the model's default).
+        """
+        valid_length = np.asarray(valid_length, dtype=np.int64)
+        count = len(valid_length)
+        order = np.argsort(valid_length, kind="stable") if self.sort_by_length else np.arange(count)
+        probabilities = np.empty((count, len(self.labels)), dtype=np.float32)
+        for start in range(0, count, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(valid_length[rows].max())
+            ids = np.ascontiguousarray(input_ids[rows, :width])
+            mask = np.arange(width)[None, :] < valid_length[rows][:, None]  # (B, T)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            feeds = {name: value.astype(self._input_types[name], copy=False) for name, value in feeds.items()}
+            (logits,) = self.session.run(["logits"], feeds)
+            probabilities[rows] = softmax(logits)
+        label = probabilities.argmax(axis=1).astype(np.int64)
+        return Predictions(
+            label=label,
+            label_name=self._label_names[label].tolist(),
+            score=probabilities[np.arange(count), label],
+            probabilities=probabilities,
+        )

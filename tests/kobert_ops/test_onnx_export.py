@@ -1,0 +1,119 @@
+"""ONNX export: the exported graph labels real reviews as PyTorch fp32 does, with ONNX Runtime's BERT fusions
+in it, smaller when int8, and nothing written when it does not agree.
+
+The models are random-weight `tiny` ones (2 layers), with the head of `tests.onnx_models.decisive_classifier`
+where labels are compared: a fresh head gives every review the same label, so agreement would prove nothing.
+Agreement of the fp32 graph shows it computes the PyTorch model's function (masking, dynamic batch and
+sequence axes, fusions), which random weights show as well as trained ones. int8 on a random encoder is
+another matter: its reviews differ little in `[CLS]`, so int8 noise flips many labels (93.8% kept on the
+decisive tiny model), and the export refuses it, as it must; a trained model's int8 agreement is for bench/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+
+from kobert_ops.onnx_export import AgreementError, export_onnx
+from kobert_ops.onnx_predictor import OnnxPredictor
+from kobert_ops.predictor import Predictor
+from tests.onnx_models import decisive_classifier
+
+
+@pytest.fixture(scope="module")
+def texts(real_reviews) -> list[str]:
+    return [text for text in real_reviews if text and text.strip()][:1000]
+
+
+@pytest.fixture(scope="module")
+def decisive_dir(tmp_path_factory, tiny_model_dir, texts):
+    return decisive_classifier(tiny_model_dir, texts[:300], tmp_path_factory.mktemp("models") / "decisive")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, tiny_model_dir, decisive_dir, texts) -> dict:
+    """fp32 of the decisive model; int8 of the plain random one (whose labels int8 cannot flip: see above)."""
+    root = tmp_path_factory.mktemp("onnx")
+    return {"root": root,
+            "fp32": export_onnx(decisive_dir, root / "fp32", texts=texts[300:600], num_threads=1,
+                                texts_source="real_reviews"),
+            "int8": export_onnx(tiny_model_dir, root / "int8", texts=texts[300:600], quantize="int8", num_threads=1)}
+
+
+def test_fp32_export_labels_real_reviews_like_pytorch(exports, decisive_dir, texts):
+    """Checked again here on other reviews than the export's own check, through the predictor `kobert label`
+    uses, and up to 512 positions (reviews joined past it): the sequence axis is dynamic."""
+    folder = exports["root"] / "fp32"
+    sample = texts[600:] + [" ".join(texts[:200])]
+    got = OnnxPredictor(folder, max_length=512, batch_size=32, num_threads=1).predict(sample)
+    expected = Predictor(decisive_dir, device="cpu", precision="fp32", max_length=512, batch_size=32,
+                         num_threads=1, fused=False).predict(sample)
+    assert 0.2 < expected.label.mean() < 0.8  # both labels common: agreement is not a given
+    assert (got.label == expected.label).mean() >= 0.999
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
+    assert got.label_name == expected.label_name
+    check = exports["fp32"]["check"]
+    assert check["rows"] == 300 and check["label_agreement"] >= 0.999 and check["max_probability_difference"] < 1e-4
+
+
+def test_folder_holds_graph_labels_tokenizer_and_record(exports, decisive_dir):
+    folder = exports["root"] / "fp32"
+    names = {path.name for path in folder.iterdir()}
+    assert {"model.onnx", "config.json", "export.json", "tokenizer_config.json"} <= names
+    assert any(name.endswith(".model") for name in names)  # KoBERT's SentencePiece model
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == json.loads((decisive_dir / "config.json").read_text())["id2label"]
+    record = json.loads((folder / "export.json").read_text())
+    assert record["opset"] == 17 and "dynamo=False" in record["exporter"] and record["quantization"] is None
+    assert set(record["versions"]) == {"torch", "transformers", "onnx", "onnxruntime"}
+    assert record["check"]["data"] == "real_reviews" and record["check"]["label_agreement"] >= 0.999
+
+
+def test_bert_fusions_are_in_the_graph(exports):
+    """ONNX Runtime fused attention, skip-layer-norm and GELU in every layer of the tiny model (2 layers);
+    an export through SDPA attention would show 0 Attention here."""
+    graph = Counter(node.op_type for node in onnx.load(str(exports["root"] / "fp32" / "model.onnx")).graph.node)
+    assert graph["Attention"] == 2 and graph["SkipLayerNormalization"] == 4 and graph["BiasGelu"] == 2
+    assert exports["fp32"]["fusions"]["Attention"] == 2
+    # per layer 3 MatMuls left (attention output, feed-forward in and out) of the traced 8: Q, K, V, scores
+    # and context are inside Attention
+    assert graph["MatMul"] == 3 * 2
+
+
+def test_int8_export_is_smaller_and_keeps_the_labels(exports):
+    fp32, int8 = exports["root"] / "fp32" / "model.onnx", exports["root"] / "int8" / "model.onnx"
+    assert int8.stat().st_size < fp32.stat().st_size / 3
+    assert exports["int8"]["precision"] == "int8" and exports["int8"]["quantization"]["int8_ops"]["QAttention"] == 2
+    assert exports["int8"]["check"]["label_agreement"] >= 0.995
+    assert 0 < exports["int8"]["check"]["max_probability_difference"] < 0.05  # int8: close, not equal
+
+
+def test_session_threads_are_the_ones_asked_for(exports):
+    predictor = OnnxPredictor(exports["root"] / "int8", num_threads=1)
+    assert predictor.session.get_session_options().intra_op_num_threads == 1
+    assert predictor.precision == "int8" and predictor.labels == ["부정", "긍정"]
+
+
+def test_an_int8_export_below_the_agreement_floor_writes_nothing(decisive_dir, texts, tmp_path):
+    """int8 keeps too few of the decisive random model's labels (see the module docstring): refused."""
+    with pytest.raises(AgreementError, match=r"int8 export keeps 9\d\.\d\d% .* below the 99.50% required"):
+        export_onnx(decisive_dir, tmp_path / "refused", texts=texts[300:600], quantize="int8", num_threads=1)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_an_fp32_export_that_attends_to_padding_is_refused(decisive_dir, texts, tmp_path, monkeypatch):
+    """Padding attended to as if it were text (the bug of a graph that drops its mask): refused by the
+    probability bound (an fp32 graph matches PyTorch up to rounding), before the label count is looked at."""
+    original = OnnxPredictor.predict_encoded
+
+    def attends_to_padding(self, input_ids, valid_length):
+        return original(self, input_ids, np.full_like(valid_length, input_ids.shape[1]))
+
+    monkeypatch.setattr(OnnxPredictor, "predict_encoded", attends_to_padding)
+    with pytest.raises(AgreementError, match="the graph computes something else; nothing written"):
+        export_onnx(decisive_dir, tmp_path / "refused", texts=texts[300:600], num_threads=1)
+    assert not (tmp_path / "refused").exists()

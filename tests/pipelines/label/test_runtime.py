@@ -1,0 +1,66 @@
+"""`kobert label --runtime onnx`: an exported folder labels a real corpus as the PyTorch model does, on the
+local engine, with the same output contract (every row once, rejected rows the same).
+
+The model is the random tiny one with `tests.onnx_models.decisive_classifier`'s head, so that labels differ
+between reviews and agreeing on them means something (a fresh head labels every review alike).
+"""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from kobert_ops.onnx_export import export_onnx
+from pipelines.cli import main
+from tests.onnx_models import decisive_classifier
+from tests.pipelines.label.helpers import assert_exactly_once
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_model_dir, real_reviews) -> dict:
+    texts = [text for text in real_reviews if text and text.strip()]
+    root = tmp_path_factory.mktemp("runtime")
+    torch_dir = decisive_classifier(tiny_model_dir, texts[:300], root / "torch")
+    export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
+    return {"torch": torch_dir, "onnx": root / "onnx"}
+
+
+def label(model, source, output, *extra) -> int:
+    return main(["label", "--model", str(model), "--input", str(source), "--output", str(output), "--engine", "local",
+                 "--threads-per-actor", "1", "--no-progress", "--pass-through", "movie_id,rating", *extra])
+
+
+def test_onnx_labels_equal_torch_labels(models, real_table, tmp_path):
+    source = tmp_path / "reviews.parquet"
+    pq.write_table(real_table, source)
+    assert label(models["torch"], source, tmp_path / "torch", "--runtime", "torch", "--precision", "fp32") == 0
+    assert label(models["onnx"], source, tmp_path / "onnx", "--runtime", "onnx") == 0
+    torch_rows, torch_rejected = assert_exactly_once([source], tmp_path / "torch")
+    onnx_rows, onnx_rejected = assert_exactly_once([source], tmp_path / "onnx")
+    by_id = {row["review_id"]: row for row in torch_rows.to_pylist()}
+    onnx_list = onnx_rows.to_pylist()
+    assert len(onnx_list) == len(by_id) > 1000
+    same = sum(row["label_name"] == by_id[row["review_id"]]["label_name"] for row in onnx_list)
+    assert same / len(onnx_list) >= 0.995
+    assert 0.2 < sum(row["label"] for row in onnx_list) / len(onnx_list) < 0.8  # both labels common
+    assert max(abs(row["score"] - by_id[row["review_id"]]["score"]) for row in onnx_list) < 1e-3
+    assert (onnx_rejected is None) == (torch_rejected is None)
+    if onnx_rejected is not None:
+        assert sorted(onnx_rejected["review_id"].to_pylist()) == sorted(torch_rejected["review_id"].to_pylist())
+
+
+@pytest.mark.parametrize("model, extra, message", [
+    ("onnx", ["--runtime", "torch"], "is an ONNX export .*: label it with --runtime onnx"),
+    ("torch", ["--runtime", "onnx"], "holds no model.onnx: --runtime onnx needs a folder written by"),
+    ("onnx", ["--precision", "int8"], "is a fp32 ONNX export: --precision int8 does not apply"),
+])
+def test_a_runtime_that_does_not_fit_the_folder_is_one_line_exit_2(models, real_table, tmp_path, capsys, model,
+                                                                   extra, message):
+    import re
+
+    source = tmp_path / "reviews.parquet"
+    pq.write_table(real_table.slice(0, 20), source)
+    assert label(models[model], source, tmp_path / "out", *extra) == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(message, last_line), last_line
+    assert not (tmp_path / "out" / "_SUCCESS").exists()

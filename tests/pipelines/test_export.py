@@ -1,0 +1,90 @@
+"""`kobert export` as users run it: a folder that labels like the model, a report naming the check, and one
+line with exit 2 for what cannot be exported (a real process for those: no traceback reaches the user)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kobert_ops import onnx_export
+from kobert_ops.onnx_predictor import OnnxPredictor
+from kobert_ops.predictor import Predictor
+from pipelines.cli import main
+
+KOBERT = str(Path(sys.executable).parent / "kobert")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_model_dir) -> Path:
+    output = tmp_path_factory.mktemp("export") / "tiny-onnx"
+    assert main(["export", "--model", str(tiny_model_dir), "--format", "onnx", "--output", str(output),
+                 "--check-rows", "200", "--threads", "1"]) == 0
+    return output
+
+
+def test_export_writes_a_folder_that_labels_like_the_model(exported, tiny_model_dir, nsmc_path, real_reviews):
+    record = json.loads((exported / "export.json").read_text())
+    assert record["check"]["rows"] == 200 and record["check"]["data"] == str(nsmc_path)
+    assert record["check"]["label_agreement"] >= 0.999 and record["fusions"]["Attention"] == 2
+    texts = [text for text in real_reviews[:300] if text and text.strip()]
+    got = OnnxPredictor(exported, num_threads=1).predict(texts)
+    expected = Predictor(tiny_model_dir, device="cpu", precision="fp32", num_threads=1).predict(texts)
+    assert got.label_name == expected.label_name
+    assert abs(got.probabilities - expected.probabilities).max() < 1e-4
+
+
+def test_an_existing_export_is_not_overwritten(exported, tiny_model_dir, capsys):
+    before = (exported / "model.onnx").stat().st_mtime_ns
+    assert main(["export", "--model", str(tiny_model_dir), "--output", str(exported)]) == 2
+    assert "already holds an export" in capsys.readouterr().err
+    assert (exported / "model.onnx").stat().st_mtime_ns == before
+
+
+def test_a_refused_export_exits_1_and_writes_nothing(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(onnx_export.MIN_AGREEMENT, "fp32", 1.001)  # no export can keep more than all labels
+    assert main(["export", "--model", str(tiny_model_dir), "--output", str(tmp_path / "out"), "--check-rows", "50",
+                 "--threads", "1"]) == 1
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]  # (transformers' weight-loading bar before it)
+    assert last_line.startswith("kobert export: refused: the fp32 export keeps 100.00%")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_uri_output_gets_the_folder_once_complete(tiny_model_dir, tmp_path):
+    assert main(["export", "--model", str(tiny_model_dir), "--output", f"file://{tmp_path}/remote",
+                 "--check-rows", "50", "--quantize", "int8", "--threads", "1"]) == 0
+    assert json.loads((tmp_path / "remote" / "export.json").read_text())["precision"] == "int8"
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "model/tokenizer path not found: .*nowhere"),
+    ("format", "--format must be one of onnx, got 'tflite'"),
+    ("quantize", "--quantize must be int8 .*, got 'int4'"),
+    ("onnx", "is already an ONNX export; pass the PyTorch classifier folder"),
+    ("no_weights", "holds no weights"),
+])
+def test_what_cannot_be_exported_is_one_line_exit_2(problem, message, exported, tiny_model_dir, tmp_path):
+    model, extra = str(tiny_model_dir), []
+    if problem == "missing":
+        model = str(tmp_path / "nowhere")
+    elif problem == "format":
+        extra = ["--format", "tflite"]
+    elif problem == "quantize":
+        extra = ["--quantize", "int4"]
+    elif problem == "onnx":
+        model = str(exported)
+    else:
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "config.json").write_text("{}")
+        model = str(tmp_path / "empty")
+    result = subprocess.run([KOBERT, "export", "--model", model, "--output", str(tmp_path / "out"), *extra],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kobert export: error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "out").exists()
