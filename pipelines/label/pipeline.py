@@ -81,7 +81,8 @@ def default_version(directory: Path, reference: str | None = None) -> str:
     """`<model name>-<first 12 hex of sha256 over config and weights>`: changes whenever the weights do. The
     name is the reference's last part (a URI's or hub id's; a cached copy's folder is a digest)."""
     digest = hashlib.sha256((directory / "config.json").read_bytes())
-    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
+    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")) + sorted(
+            directory.glob("*.onnx")):
         with open(weights, "rb") as handle:
             while chunk := handle.read(1 << 24):
                 digest.update(chunk)
@@ -311,7 +312,7 @@ def choose_engine(config: LabelConfig, rows: int) -> str:
 
 def label_locally(config: LabelConfig, fs, files, model_dir: str, write_kwargs: dict, stats: RunStats) -> None:
     """All stages in this process, one record batch (≤ rows_per_file rows) at a time."""
-    predictor = LabelPredictor(model_dir, device=config.device, precision=config.precision,
+    predictor = LabelPredictor(model_dir, device=config.device, precision=config.precision, runtime=config.runtime,
                                forward_batch_size=config.forward_batch_size, max_length=config.max_length,
                                threads=config.threads_per_actor or (os.cpu_count() or 1))
     for batch in read_local(fs, files, config.columns, batch_size=config.rows_per_file):
@@ -367,6 +368,7 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
             compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
             num_gpus=1 if device == "cuda" else 0, num_cpus=cpus,
             fn_constructor_kwargs={"model": config.model, "device": device, "precision": config.precision,
+                                   "runtime": config.runtime,
                                    "forward_batch_size": config.forward_batch_size,
                                    "max_length": config.max_length, "threads": config.threads_per_actor})
         dataset = dataset.map_batches(write_batch, batch_format="pyarrow", batch_size=config.rows_per_file,
