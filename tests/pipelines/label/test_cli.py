@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.pipelines.label.helpers import KOBERT, assert_exactly_once, files_of
+from tests.pipelines.label.helpers import INVALID_UTF8, KOBERT, assert_exactly_once, files_of, unchecked_strings
 
 RAY_ENV = {"RAY_ADDRESS": "", "RAY_DEDUP_LOGS": "0", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -164,6 +164,36 @@ def test_corrupt_data_page_fails_and_commits_nothing(tiny_model_dir, real_table,
         assert "torn.parquet" in last
     assert not (tmp_path / "labels" / "_SUCCESS").exists()
     assert not list((tmp_path / "labels").glob("run_id=*"))
+
+
+def invalid_utf8_file(real: pa.Table, path) -> int:
+    """200 real reviews, then rows with invalid UTF-8 in the text or in the `author` pass-through column, in
+    one file as a careless writer leaves it (pyarrow writes strings without checking them); how many."""
+    rows = real.slice(0, 200).select(["review_id", "text", "author"])
+    texts = [*INVALID_UTF8, "멀쩡한 글".encode(), "멀쩡한 글".encode()]
+    authors = [b"a", b"b", b"c", b"\xff\xfe", b"\xed\xb0\x80"]
+    bad = pa.table({"review_id": pa.array(range(8_000_000, 8_000_005), pa.int64()),
+                    "text": unchecked_strings(texts, pa.large_string()),
+                    "author": unchecked_strings(authors, pa.large_string())})
+    pq.write_table(pa.concat_tables([rows.slice(0, 100), bad, rows.slice(100)]), path)
+    return len(texts)
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_invalid_utf8_rows_are_rejected_and_the_rest_labeled_once(tiny_model_dir, real_table, tmp_path, engine):
+    """Used to stop the whole job with "Invalid UTF8 sequence in input", naming neither file nor row."""
+    folder, output = tmp_path / "in", tmp_path / "labels"
+    folder.mkdir()
+    bad_rows = invalid_utf8_file(real_table, folder / "crawl.parquet")
+    result = kobert_label(tiny_model_dir, [folder], output, "--engine", engine, "--pass-through", "author")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"rejected    {bad_rows} rows (invalid_utf8 {bad_rows})" in result.stdout, result.stdout
+    labeled, rejected = assert_exactly_once(files_of(folder), output)
+    assert set(rejected["review_id"].to_pylist()) == set(range(8_000_000, 8_000_005))
+    labeled.validate(full=True)
+    rejected.validate(full=True)  # the bad bytes are U+FFFD in `_rejected/`: any reader can read it
+    assert "\ufffd\ufffd" in rejected["author"].to_pylist()[3]
+    assert json.loads((output / "_SUCCESS").read_text())["runs"][0]["reject_reasons"] == {"invalid_utf8": bad_rows}
 
 
 @pytest.mark.ray
