@@ -16,6 +16,7 @@ import os
 import sys
 
 from pipelines.errors import UserError
+from pipelines.ray_logs import keep_ray_data_off_the_console
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, str] = {
@@ -61,6 +62,7 @@ def own_ray_on_loopback() -> None:
 def main(argv: list[str] | None = None) -> int:
     own_ray_on_loopback()
     args = build_parser().parse_args(argv)
+    keep_ray_data_off_the_console(args.verbose)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

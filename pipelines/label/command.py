@@ -36,13 +36,19 @@ def label(config: LabelConfig) -> int:
     from pipelines.label.pipeline import run_label
     from pipelines.label.summary import summary_text
 
+    from pipelines.label.read import corrupt_input
+    from pipelines.ray_logs import details_hint
+
     try:
         result = run_label(config)
     except (UserError, FileNotFoundError, ValueError) as error:  # the user can fix these: no traceback
-        print(f"kobert label: error: {error}", file=sys.stderr)
+        print(f"kobert label: error: {error}{details_hint()}", file=sys.stderr)
         return 2
-    except Exception as error:  # e.g. a corrupt data page behind a valid footer, a worker that died
-        print(f"kobert label: failed, nothing committed: {short_error(error)}", file=sys.stderr)
+    except Exception as error:  # e.g. a worker that died; or bad input found inside Ray (wrapped in its errors)
+        if (corrupt := corrupt_input(error)) is not None:
+            print(f"kobert label: error: {corrupt}{details_hint()}", file=sys.stderr)
+            return 2
+        print(f"kobert label: failed, nothing committed: {short_error(error)}{details_hint()}", file=sys.stderr)
         return 1
     if result.run_id is None:
         print(f"nothing new to label: every input file is in {config.output}/_SUCCESS")
