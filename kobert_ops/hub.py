@@ -68,7 +68,8 @@ def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = Non
     if path.is_dir():
         return path
     if not looks_like_hub_id(reference):
-        raise FileNotFoundError(f"model/tokenizer path not found: {reference}")
+        raise FileNotFoundError(f"model/tokenizer path not found: {reference} (no such folder, and not a hub id "
+                                "owner/name); check the path")
     parent = Path(reference.partition("@")[0]).parent
     if parent.is_dir():  # `models/my-model` beside an existing `models/`: a folder the user meant
         raise FileNotFoundError(f"no model folder {reference} ({parent}/ exists, but holds no {path.name}); "
