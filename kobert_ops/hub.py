@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from kobert_ops import model_store
+from kobert_ops.safe_weights import check_pickled_weights, loads_pickled_weights
 
 
 # What a tokenizer may need from a hub repository: tokenizer.json, vocab.txt (WordPiece), vocab.json and
@@ -54,6 +55,20 @@ def pin(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -
 
 
 def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
+    """Return a local directory for `reference` (see `find`); one whose pickled weights hold more than
+    tensors is refused before anything loads them (`safe_weights`).
+
+    Raises:
+        safe_weights.UnsafeCheckpointError: a planted `pytorch_model.bin`.
+        FileNotFoundError, model_store.ModelChangedError, ModelNotAvailableError: see `find`.
+    """
+    directory = find(reference, allow_patterns)
+    if loads_pickled_weights(allow_patterns):
+        check_pickled_weights(directory, str(reference))
+    return directory
+
+
+def find(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
     """Return a local directory for `reference`, downloading a hub id through the Hugging Face cache.
 
     Raises:
