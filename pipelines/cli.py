@@ -16,6 +16,7 @@ import os
 import sys
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
 from pipelines.ray_logs import keep_ray_data_off_the_console
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (UserError, FileNotFoundError, ValueError) as error:
-        print(f"kobert {args.command}: error: {error}", file=sys.stderr)
+        print(redact(f"kobert {args.command}: error: {error}"), file=sys.stderr)
         return 2
 
 

@@ -96,6 +96,11 @@ class LabelConfig:
             raise ValueError(f"--lease-ttl-s must be at least 4 (renewed every quarter of it), got {self.lease_ttl_s}")
         if self.incremental and self.overwrite:
             raise ValueError("--incremental and --overwrite exclude each other")
+        from pipelines.redact import refuse_uri_query
+
+        for option, uri in [*(("--input", path) for path in self.input), ("--output", self.output),
+                            ("--model", self.model), ("--delta-table", self.delta_table)]:
+            refuse_uri_query(option, uri)
 
     @property
     def actor_range(self) -> tuple[int, int]:
