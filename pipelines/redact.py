@@ -22,7 +22,8 @@ SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|SESSI
                          re.IGNORECASE)
 # scheme://[user[:password]@]rest: a URI's user info and its query (up to whitespace or a quote)
 USER_INFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)[^/\s@'\"]+@")
-QUERY = re.compile(r"(?P<uri>\b[a-zA-Z][\w+.-]*://[^\s?'\"]*)\?[^\s'\"]*")
+# (a query is `?key=value…`: a lone `?` is a glob's one-character wildcard, as in s3://b/day-?.parquet)
+QUERY = re.compile(r"(?P<uri>\b[a-zA-Z][\w+.-]*://[^\s?'\"]*)\?[^\s'\"/=]*=[^\s'\"]*")
 # the only query s3fs itself reads: an object version, no secret
 ALLOWED_QUERY = re.compile(r"^versionId=[\w.-]+$")
 
@@ -54,8 +55,8 @@ def refuse_uri_query(option: str, uri: str | None) -> None:
     """
     if not uri or "://" not in uri:
         return
-    query = uri.split("?", 1)[1] if "?" in uri else None
-    if (query is not None and not ALLOWED_QUERY.match(query)) or USER_INFO.search(uri):
+    query = QUERY.search(uri)
+    if (query and not ALLOWED_QUERY.match(query[0].split("?", 1)[1])) or USER_INFO.search(uri):
         raise UserError(f"{option} {redact(uri)}: a URI with a query or user info is not supported (credentials "
                         "belong in the environment, e.g. AWS_SECRET_ACCESS_KEY, or the cluster's secret store, "
                         "never in a URI that logs and manifests record); drop that part")

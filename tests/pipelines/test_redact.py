@@ -22,6 +22,16 @@ def test_redact_hides_uri_queries_user_info_and_secret_environment_values():
             f"--model s3://b/m?versionId=abc.1 key={SECRET} home=/home/someone-long")
     assert redact(text, environ) == ("kobert label --input 's3://b/in/?<redacted>' --output https://<redacted>@host/x "
                                      "--model s3://b/m?versionId=abc.1 key=<redacted> home=/home/someone-long")
+    assert redact("s3://b/in/day-?.parquet", environ) == "s3://b/in/day-?.parquet"  # a glob, not a query
+
+
+def test_a_glob_wildcard_is_no_query():
+    from pipelines.redact import refuse_uri_query
+
+    refuse_uri_query("--input", "s3://b/in/day-?.parquet")
+    refuse_uri_query("--input", "s3://b/in/x.parquet?versionId=3")
+    with pytest.raises(Exception, match=r"s3://b/in/\?<redacted>: a URI with a query"):
+        refuse_uri_query("--input", f"s3://b/in/?X-Amz-Signature={SECRET}")
 
 
 @pytest.fixture
