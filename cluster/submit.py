@@ -27,6 +27,7 @@ import yaml
 from cluster import job_api
 from pipelines.args import add_dataclass_arguments, dataclass_from_args
 from pipelines.errors import UserError
+from pipelines.redact import redact
 
 HELP = "submit a kobert command as a Ray job to a cluster (job API), stream its logs, return its exit status"
 # Left out of a shipped --working-dir: local state that would only make the upload big (Ray caps it at 500 MiB).
@@ -145,7 +146,7 @@ def submit(config: SubmitConfig, command: list[str]) -> int:
         entrypoint_memory=config.entrypoint_memory_bytes,
         metadata={"submitted_by": "kobert submit"},
     )
-    print(f"submitted {job_id} to {config.address}: {entrypoint}", file=sys.stderr)
+    print(redact(f"submitted {job_id} to {config.address}: {entrypoint}"), file=sys.stderr)
     if not config.wait:
         print(job_id)
         return 0

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from kobert_ops import model_store
+from kobert_ops.safe_weights import check_pickled_weights, loads_pickled_weights
 
 
 # What a tokenizer may need from a hub repository: tokenizer.json, vocab.txt (WordPiece), vocab.json and
@@ -55,6 +56,20 @@ def pin(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -
 
 
 def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
+    """Return a local directory for `reference` (see `find`); one whose pickled weights hold more than
+    tensors is refused before anything loads them (`safe_weights`).
+
+    Raises:
+        safe_weights.UnsafeCheckpointError: a planted `pytorch_model.bin`.
+        FileNotFoundError, model_store.ModelChangedError, ModelNotAvailableError: see `find`.
+    """
+    directory = find(reference, allow_patterns)
+    if loads_pickled_weights(allow_patterns):
+        check_pickled_weights(directory, str(reference))
+    return directory
+
+
+def find(reference: str | os.PathLike, allow_patterns: list[str] | None = None) -> Path:
     """Return a local directory for `reference`, downloading a hub id through the Hugging Face cache.
 
     Raises:
@@ -69,7 +84,8 @@ def resolve(reference: str | os.PathLike, allow_patterns: list[str] | None = Non
     if path.is_dir():
         return path
     if not looks_like_hub_id(reference):
-        raise FileNotFoundError(f"model/tokenizer path not found: {reference}")
+        raise FileNotFoundError(f"model/tokenizer path not found: {reference} (no such folder, and not a hub id "
+                                "owner/name); check the path")
     parent = Path(reference.partition("@")[0]).parent
     if parent.is_dir():  # `models/my-model` beside an existing `models/`: a folder the user meant
         raise FileNotFoundError(f"no model folder {reference} ({parent}/ exists, but holds no {path.name}); "

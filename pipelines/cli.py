@@ -16,6 +16,8 @@ import os
 import sys
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
+from pipelines.ray_logs import keep_ray_data_off_the_console
 
 # name -> module with HELP, add_arguments(parser) and run(args) -> exit code
 COMMANDS: dict[str, str] = {
@@ -62,12 +64,13 @@ def own_ray_on_loopback() -> None:
 def main(argv: list[str] | None = None) -> int:
     own_ray_on_loopback()
     args = build_parser().parse_args(argv)
+    keep_ray_data_off_the_console(args.verbose)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except (UserError, FileNotFoundError, ValueError) as error:
-        print(f"kobert {args.command}: error: {error}", file=sys.stderr)
+        print(redact(f"kobert {args.command}: error: {error}"), file=sys.stderr)
         return 2
 
 

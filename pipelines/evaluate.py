@@ -89,7 +89,9 @@ def evaluate(config: EvaluateConfig) -> dict:
     from kobert_ops.metrics import metrics_from_confusion, confusion_matrix
     from kobert_ops.predictor import Predictor
     from kobert_ops.report import write_evaluation_report
+    from pipelines.core.storage import require_data
 
+    require_data("--data", config.data)
     predictor = Predictor(config.model, device=config.device, precision=config.precision,
                           batch_size=config.batch_size, max_length=config.max_length, tokenizer=config.tokenizer)
     label2id = {name: idx for idx, name in enumerate(predictor.labels)}

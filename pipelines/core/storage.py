@@ -31,6 +31,26 @@ def absolute(path: str) -> str:
     return path if is_uri(path) else str(Path(path).expanduser().resolve())
 
 
+def require_data(option: str, uri: str | None) -> None:
+    """Refuse, in one line naming the option, a data path (local or URI) that does not exist, before any
+    model is loaded or Ray started.
+
+    Raises:
+        UserError: `uri` is neither a file nor a folder.
+    """
+    if uri is None:
+        return
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        exists = fs.exists(path)
+    except (ImportError, ValueError) as error:  # an unknown protocol, or its package (s3fs, gcsfs) missing
+        raise UserError(f"{option} {uri}: cannot open it ({error})") from None
+    if not exists:
+        raise UserError(f"{option} {uri}: no such file or folder; give a Parquet file or a folder of them")
+
+
 def default_run_name(output: str) -> str:
     """`<output's last folder>-<8 hex of the whole output>`: readable, and unique per output."""
     tail = re.sub(r"[^A-Za-z0-9_.-]+", "-", output.rstrip("/").split("/")[-1]) or "run"

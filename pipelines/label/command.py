@@ -34,22 +34,31 @@ def label(config: LabelConfig) -> int:
     """Run and print the summary; pipeline failures (not user errors) become a short message and exit 1."""
     from pipelines.errors import UserError
     from pipelines.label.pipeline import run_label
+    from pipelines.label.read import corrupt_input
     from pipelines.label.summary import summary_text
+    from pipelines.ray_logs import details_hint
+    from pipelines.redact import redact
 
     try:
         result = run_label(config)
     except (UserError, FileNotFoundError, ValueError) as error:  # the user can fix these: no traceback
-        print(f"kobert label: error: {error}", file=sys.stderr)
+        print(redact(f"kobert label: error: {error}{details_hint()}"), file=sys.stderr)
         return 2
-    except Exception as error:  # e.g. a corrupt data page behind a valid footer, a worker that died
-        print(f"kobert label: failed, nothing committed: {short_error(error)}", file=sys.stderr)
+    except Exception as error:  # e.g. a worker that died; or bad input found inside Ray (wrapped in its errors)
+        if (corrupt := corrupt_input(error)) is not None:
+            print(redact(f"kobert label: error: {corrupt}{details_hint()}"), file=sys.stderr)
+            return 2
+        print(redact(f"kobert label: failed, nothing committed: {short_error(error)}{details_hint()}"),
+              file=sys.stderr)
         return 1
     if result.run_id is None:
         print(f"nothing new to label: every input file is in {config.output}/_SUCCESS")
     else:
-        print(summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id, model=config.model,
-                           model_version=result.model_version, files=result.files, seconds=result.seconds,
-                           engine=result.engine, report=result.manifest["runs"][-1].get("report")))
+        summary = summary_text(result.stats, output=config.output.rstrip("/"), run_id=result.run_id,
+                               model=config.model, model_version=result.model_version, files=result.files,
+                               seconds=result.seconds, engine=result.engine,
+                               report=result.manifest["runs"][-1].get("report"))
+        print(redact(summary))
     if result.delta is not None:
         print(delta_line(result.delta))
     return 0

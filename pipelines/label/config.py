@@ -104,6 +104,12 @@ class LabelConfig:
 
         check_runtime(self.model, self.runtime)  # a local folder of the other kind: refused before any row
 
+        from pipelines.redact import refuse_uri_query
+
+        for option, uri in [*(("--input", path) for path in self.input), ("--output", self.output),
+                            ("--model", self.model), ("--delta-table", self.delta_table)]:
+            refuse_uri_query(option, uri)
+
     @property
     def actor_range(self) -> tuple[int, int]:
         """(min, max) model actors from `--actors N` or `--actors MIN,MAX`."""

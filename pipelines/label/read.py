@@ -6,6 +6,7 @@ manifest records each file with its size and modification time or etag, and `--i
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
@@ -121,7 +122,11 @@ def read_ray(fs, files: list[InputFile], columns: list[str], rows_per_block: int
 
 
 def read_local(fs, files: list[InputFile], columns: list[str], batch_size: int) -> Iterator[pa.Table]:
-    """The same rows without Ray: record batches of at most `batch_size` rows, file after file."""
+    """The same rows without Ray: record batches of at most `batch_size` rows, file after file.
+
+    Raises:
+        CorruptInputError: a data page of a file could not be decoded.
+    """
     for file in files:
         with fs.open(fs._strip_protocol(file.path), "rb") as handle:
             batches = pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
@@ -130,10 +135,51 @@ def read_local(fs, files: list[InputFile], columns: list[str], batch_size: int) 
                     batch = next(batches)
                 except StopIteration:
                     break
-                except (OSError, pa.ArrowException) as error:  # a corrupt page behind a valid footer
-                    raise CorruptInputError(f"{file.path}: {error}") from error
+                except (OSError, pa.ArrowException) as error:
+                    if not is_decode_error(error):
+                        raise
+                    raise CorruptInputError(file.path, error) from error
                 yield pa.Table.from_batches([batch])
 
 
-class CorruptInputError(RuntimeError):
-    """A data page of an input file could not be read (the footer was fine)."""
+class CorruptInputError(UserError):
+    """A data page of an input file could not be decoded although its footer could (a torn or partial copy):
+    bad input, exit 2, like a file that is not Parquet at all."""
+
+    def __init__(self, path: str, error: BaseException) -> None:
+        # (the first line: Ray appends its retry advice, which does not apply to a damaged file)
+        reason = next(iter(str(error).strip().splitlines()), "").rstrip(".") or type(error).__name__
+        super().__init__(f"input {path} has a corrupt data page ({reason}; its footer reads fine: a torn or "
+                         "partial copy?); copy the file again, or move it out of the input")
+        self.path = path
+
+
+def is_decode_error(error: BaseException) -> bool:
+    """pyarrow failed to decode the bytes it read (not an I/O failure such as a lost connection, which carries
+    an errno or is an fsspec/aiohttp error, and may pass on a retry)."""
+    return isinstance(error, (OSError, pa.ArrowException)) and getattr(error, "errno", None) is None \
+        and not isinstance(error, (ConnectionError, TimeoutError))
+
+
+# Ray Data's read task names the file it failed on: "Failed to read fragment <path> after 1/10 attempts"
+_RAY_READ_FAILURE = re.compile(r"Failed to read fragment (\S+) after \d+/\d+ attempts")
+
+
+def corrupt_input(error: BaseException) -> CorruptInputError | None:
+    """The corrupt-input error inside `error`, as raised here or by a Ray Data read task (wrapped in Ray's
+    `RayTaskError`, whose `cause` is the worker's exception); None if `error` is anything else."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CorruptInputError):
+            return current
+        pending.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
+    found = _RAY_READ_FAILURE.search(str(error))
+    cause = getattr(error, "cause", None)
+    if found and cause is not None and is_decode_error(cause):
+        return CorruptInputError(found.group(1), cause)
+    return None

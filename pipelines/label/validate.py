@@ -17,7 +17,7 @@ from pipelines.label.read import InputFile
 
 REASON = "reason"
 # Why a row was rejected; documented in docs/labeling.md.
-NULL_ID, NULL_TEXT, EMPTY_TEXT = "null_id", "null_text", "empty_text"
+NULL_ID, NULL_TEXT, EMPTY_TEXT, INVALID_UTF8 = "null_id", "null_text", "empty_text", "invalid_utf8"
 
 
 def _is_string(kind: pa.DataType) -> bool:
@@ -55,14 +55,51 @@ def _check_file(fs, file: InputFile, text_column: str, columns: list[str]) -> tu
 
 
 def mark_rejected(batch: pa.Table, *, text_column: str, id_column: str) -> pa.Table:
-    """Add `reason`: null for rows to label, else why the row cannot be labeled (null id, null or blank text)."""
+    """Add `reason`: null for rows to label, else why the row cannot be labeled (null id, invalid UTF-8 in any
+    string column, null or blank text)."""
+    batch, invalid = replace_invalid_utf8(batch)
     text = batch.column(text_column)
     blank = pc.equal(pc.utf8_trim_whitespace(text), "")
     reasons = np.full(batch.num_rows, None, dtype=object)
     reasons[np.asarray(blank.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)] = EMPTY_TEXT
     reasons[np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = NULL_TEXT
+    reasons[invalid] = INVALID_UTF8
     reasons[np.asarray(batch.column(id_column).is_null().to_numpy(zero_copy_only=False), dtype=bool)] = NULL_ID
     return batch.append_column(REASON, pa.array(reasons, type=pa.string()))
+
+
+def replace_invalid_utf8(batch: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """The batch with every invalid UTF-8 sequence in its string columns replaced by U+FFFD, and a mask of
+    the rows that had one.
+
+    Parquet and pyarrow do not check that strings are UTF-8 (a careless writer leaves stray bytes or CESU-8
+    surrogates); pyarrow's string kernels then fail the whole batch. A full validation is one fast pass over
+    the bytes, so only a column that fails it is decoded row by row.
+    """
+    invalid = np.zeros(batch.num_rows, dtype=bool)
+    for index, field in enumerate(batch.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = batch.column(index)
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        raw = column.cast(pa.large_binary() if pa.types.is_large_string(field.type) else pa.binary(),
+                          safe=False).to_pylist()
+        texts = []
+        for row, value in enumerate(raw):
+            if value is None:
+                texts.append(None)
+                continue
+            try:
+                texts.append(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                invalid[row] = True
+                texts.append(value.decode("utf-8", errors="replace"))
+        batch = batch.set_column(index, field, pa.array(texts, type=field.type))
+    return batch, invalid
 
 
 def accepted_mask(batch: pa.Table) -> np.ndarray:

@@ -119,10 +119,11 @@ def score_histograms(labeled: pa.Table) -> dict[str, list[int]]:
     if labeled.num_rows == 0:
         return {}
     names = np.asarray(labeled.column(LABEL_NAME).to_pylist(), dtype=object)
-    # a NaN score (a broken model output) counts in the lowest bin: it must not fail the batch's write
-    scores = np.nan_to_num(labeled.column(SCORE).to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
-    bins = np.clip((scores * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
-    return {str(name): np.bincount(bins[names == name], minlength=SCORE_BINS).tolist() for name in np.unique(names)}
+    scores = labeled.column(SCORE).to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = np.isfinite(scores)  # a NaN score (a broken model) is counted in no bin, and fails no batch
+    bins = np.clip((np.where(finite, scores, 0) * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+    return {str(name): np.bincount(bins[(names == name) & finite], minlength=SCORE_BINS).tolist()
+            for name in np.unique(names)}
 
 
 def hive_segment(column: str, value) -> str:

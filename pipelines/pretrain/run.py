@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pipelines.core.driver import export_best, fault_after_epoch, fit, ray_session, resolve_cluster
 from pipelines.core.models import check_vocabulary, default_learning_rate, local_folder, pinned, resolve_tokenizer
-from pipelines.core.storage import absolute, staged_output
+from pipelines.core.storage import absolute, require_data, staged_output
 from pipelines.pretrain.config import SCRATCH_LEARNING_RATE, PretrainJob
 from pipelines.pretrain.objective import METRIC
 
 
 def resolve_job(job: PretrainJob) -> None:
     """Driver-side defaults: absolute paths, run name, tokenizer, learning rate, fault hook."""
+    require_data("--data", job.data.data)
+    require_data("--exclude", job.data.exclude)
     resolve_cluster(job.cluster)
     job.data.data = absolute(job.data.data)
     if job.data.exclude:

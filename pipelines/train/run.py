@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipelines.core.driver import ray_session, fault_after_epoch, fit, export_best, resolve_cluster
 from pipelines.core.models import (check_vocabulary, default_learning_rate, is_preset, local_folder, pinned,
                                    resolve_tokenizer)
-from pipelines.core.storage import absolute, staged_output
+from pipelines.core.storage import absolute, require_data, staged_output
 from pipelines.train.config import TrainJob
 
 
@@ -34,6 +34,8 @@ def resolve_labels(job: TrainJob) -> list[str]:
 
 def resolve_job(job: TrainJob) -> None:
     """Driver-side defaults: absolute paths, run name, tokenizer, learning rate by model, fault hook."""
+    require_data("--train", job.data.train)
+    require_data("--eval", job.data.eval)
     resolve_cluster(job.cluster)
     job.data.train, job.data.eval = absolute(job.data.train), absolute(job.data.eval)
     job.model.model = pinned(job.model.model)

@@ -93,3 +93,18 @@ def test_another_models_tokenizer_is_one_line_error(tiny_model_dir, electra_clas
     error = capsys.readouterr().err.strip()
     assert code == 2 and len(error.splitlines()) == 1
     assert "36,000" in error and "8,002" in error and str(electra_classifier_dir) in error and "--tokenizer" in error
+
+
+@pytest.mark.parametrize("missing", ["file", "folder"])
+def test_missing_data_is_one_line_naming_the_option(tiny_model_dir, tmp_path, missing):
+    """The real console script: a missing --data printed only the bare path (after loading the model)."""
+    import subprocess
+
+    from tests.pipelines.label.helpers import KOBERT
+
+    data = tmp_path / ("nowhere.parquet" if missing == "file" else "no-such-folder")
+    done = subprocess.run([*KOBERT, "evaluate", "--model", str(tiny_model_dir), "--data", str(data)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        f"kobert evaluate: error: --data {data}: no such file or folder; give a Parquet file or a folder of them"]

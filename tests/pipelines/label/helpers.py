@@ -58,3 +58,14 @@ def config(model: Path, inputs, output: Path, **overrides) -> LabelConfig:
 
 # the console script users run; one torch thread: CI machines are shared and oversubscribed threads crawl
 KOBERT = [str(Path(sys.executable).parent / "kobert")]
+
+
+def unchecked_strings(values: list[bytes | None], kind: pa.DataType = pa.string()) -> pa.Array:
+    """A string array holding `values` as raw bytes, invalid UTF-8 included (as a careless writer leaves them:
+    pyarrow validates strings only when asked)."""
+    binary = pa.array(values, pa.large_binary() if kind == pa.large_string() else pa.binary())
+    return pa.Array.from_buffers(kind, len(binary), binary.buffers(), null_count=binary.null_count)
+
+
+# invalid UTF-8 as crawls deliver it: stray bytes, a lone surrogate (CESU-8), a cut-off multibyte character
+INVALID_UTF8 = [b"\xff\xfe stray bytes", b"\xed\xa0\x80 surrogate", "좋".encode()[:2] + b" cut off"]

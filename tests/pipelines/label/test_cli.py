@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.pipelines.label.helpers import KOBERT, assert_exactly_once, files_of
+from tests.pipelines.label.helpers import INVALID_UTF8, KOBERT, assert_exactly_once, files_of, unchecked_strings
 
 RAY_ENV = {"RAY_ADDRESS": "", "RAY_DEDUP_LOGS": "0", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -152,21 +152,62 @@ def corrupt_page_file(source: pa.Table, path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.ray
-@pytest.mark.parametrize("engine", ["local", "ray"])
-def test_corrupt_data_page_fails_and_commits_nothing(tiny_model_dir, real_table, tmp_path, engine):
-    folder = tmp_path / "in"
+RAY_INTERNALS = ("Traceback", "streaming_executor", "exceptions.py", "logging_progress", "ray.exceptions")
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_corrupt_data_page_is_one_line_exit_2_and_the_earlier_output_untouched(tiny_model_dir, real_table, tmp_path,
+                                                                               engine):
+    """A torn file (valid footer, corrupt page) is bad input: exit 2 and one line naming the file and what to do,
+    on both engines. It used to exit 1, and on the ray engine ~190 lines of Ray Data's error log (three
+    tracebacks) came first; those details now go to Ray Data's log file, which the line names."""
+    folder, output = tmp_path / "in", tmp_path / "labels"
     folder.mkdir()
     pq.write_table(real_table.slice(0, 100), folder / "good.parquet")
+    first = kobert_label(tiny_model_dir, [folder], output, "--engine", "local")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
     corrupt_page_file(real_table.select(["review_id", "text"]), folder / "torn.parquet")
-    result = kobert_label(tiny_model_dir, [folder], tmp_path / "labels", "--engine", engine)
-    assert result.returncode == 1, result.stderr[-2000:]
+    result = kobert_label(tiny_model_dir, [folder], output, "--engine", engine, "--incremental")
+    assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("kobert label: failed, nothing committed:") and "Corrupt" in last, last
-    if engine == "local":
-        assert "torn.parquet" in last
-    assert not (tmp_path / "labels" / "_SUCCESS").exists()
-    assert not list((tmp_path / "labels" / "labels").glob("run_id=*"))
+    assert re.match(r"kobert label: error: input \S*torn.parquet has a corrupt data page \(.*Corrupt.*\); "
+                    r"copy the file again, or move it out of the input", last), last
+    assert not any(marker in result.stderr for marker in RAY_INTERNALS), result.stderr[-3000:]
+    if engine == "ray":
+        log_file = re.search(r"details in (\S+ray-data\.log)", last).group(1)
+        assert "Corrupt snappy" in open(log_file).read()  # Ray Data's error log went to the file it names
+    assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
+
+
+def invalid_utf8_file(real: pa.Table, path) -> int:
+    """200 real reviews, then rows with invalid UTF-8 in the text or in the `author` pass-through column, in
+    one file as a careless writer leaves it (pyarrow writes strings without checking them); how many."""
+    rows = real.slice(0, 200).select(["review_id", "text", "author"])
+    texts = [*INVALID_UTF8, "멀쩡한 글".encode(), "멀쩡한 글".encode()]
+    authors = [b"a", b"b", b"c", b"\xff\xfe", b"\xed\xb0\x80"]
+    bad = pa.table({"review_id": pa.array(range(8_000_000, 8_000_005), pa.int64()),
+                    "text": unchecked_strings(texts, pa.large_string()),
+                    "author": unchecked_strings(authors, pa.large_string())})
+    pq.write_table(pa.concat_tables([rows.slice(0, 100), bad, rows.slice(100)]), path)
+    return len(texts)
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_invalid_utf8_rows_are_rejected_and_the_rest_labeled_once(tiny_model_dir, real_table, tmp_path, engine):
+    """Used to stop the whole job with "Invalid UTF8 sequence in input", naming neither file nor row."""
+    folder, output = tmp_path / "in", tmp_path / "labels"
+    folder.mkdir()
+    bad_rows = invalid_utf8_file(real_table, folder / "crawl.parquet")
+    result = kobert_label(tiny_model_dir, [folder], output, "--engine", engine, "--pass-through", "author")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"rejected    {bad_rows} rows (invalid_utf8 {bad_rows})" in result.stdout, result.stdout
+    labeled, rejected = assert_exactly_once(files_of(folder), output)
+    assert set(rejected["review_id"].to_pylist()) == set(range(8_000_000, 8_000_005))
+    labeled.validate(full=True)
+    rejected.validate(full=True)  # the bad bytes are U+FFFD in `rejected/`: any reader can read it
+    assert "\ufffd\ufffd" in rejected["author"].to_pylist()[3]
+    assert json.loads((output / "_SUCCESS").read_text())["runs"][0]["reject_reasons"] == {"invalid_utf8": bad_rows}
 
 
 @pytest.mark.ray

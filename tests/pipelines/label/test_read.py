@@ -43,3 +43,19 @@ def test_local_reader_streams_every_row(folder):
     fs, files = list_input_files([str(folder)])
     batches = list(read_local(fs, files, ["review_id", "text"], batch_size=1))
     assert len(batches) == 6 and all(b.num_rows == 1 for b in batches)
+
+
+def test_a_corrupt_data_page_is_bad_input_naming_the_file(tmp_path):
+    """A torn copy (footer fine, a page not) used to be a RuntimeError: `kobert label` exited 1, not 2."""
+    from pipelines.label.read import CorruptInputError, corrupt_input, read_local
+    from tests.pipelines.label.test_cli import corrupt_page_file
+
+    texts = [f"리뷰 {index} " * 20 for index in range(2000)]
+    corrupt_page_file(pa.table({"review_id": list(range(2000)), "text": texts}), tmp_path / "torn.parquet")
+    fs, files = list_input_files([str(tmp_path)])
+    with pytest.raises(CorruptInputError, match=r"input \S+torn.parquet has a corrupt data page") as caught:
+        list(read_local(fs, files, ["review_id", "text"], batch_size=500))
+    assert isinstance(caught.value, UserError)
+    wrapped = RuntimeError("in a Ray task")
+    wrapped.__cause__ = caught.value
+    assert corrupt_input(wrapped) is caught.value and corrupt_input(RuntimeError("other")) is None

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 import fsspec
+import pytest
 
 from pipelines.label.write import hive_segment, write_batch
 
@@ -86,3 +87,18 @@ def test_thousands_of_partition_values_write_one_folder_each(tmp_path):
     assert len(folders) == len(summary["labeled_files"]) == 2500 and "code=__HIVE_DEFAULT_PARTITION__" in folders
     table = pq.read_table(tmp_path / "labeled" / "code=0007")
     assert table["code"].to_pylist() == ["0007", "0007"]  # a string column stays a string, zeros kept
+
+
+def test_a_nan_score_from_the_model_does_not_crash_the_writer(tmp_path):
+    """A model that returns NaN (broken weights, an fp16 overflow) made the score histogram cast NaN to a
+    negative bin, and `np.bincount` failed the batch ("'list' argument must have no negative elements"),
+    which the CLI even reported as the user's mistake (a ValueError, exit 2)."""
+    batch = predicted_batch()
+    batch = batch.set_column(batch.schema.get_field_index("score"), "score",
+                             pa.array([float("nan"), float("nan"), 0.6, 0.8], pa.float32()))
+    summary = write_batch(batch, fs=fsspec.filesystem("file"), staging=str(tmp_path), id_column="review_id",
+                          pass_through=["movie_id"], partition_column=None, model_version="v1",
+                          labeled_at=LABELED_AT, rows_per_file=1000).to_pylist()[0]
+    assert summary["rows_labeled"] == 3
+    histograms = json.loads(summary["score_histograms"])
+    assert sum(histograms["긍정"]) == 1 and sum(histograms["부정"]) == 1  # the NaN score is in no bin
