@@ -61,12 +61,12 @@ def label_args(input_uri: str, output_uri: str) -> list[str]:
 
 def test_a_secret_in_the_environment_stays_out_of_logs_manifest_and_report(s3_reviews, tiny_model_dir, tmp_path):
     s3, env = s3_reviews
-    args = [str(tiny_model_dir) if arg == "MODEL" else arg for arg in label_args("s3://reviews/in/",
-                                                                                   "s3://reviews/labels")]
+    output = f"reviews/labels-{tmp_path.name}"  # moto keeps buckets for the process: other tests label into it
+    args = [str(tiny_model_dir) if arg == "MODEL" else arg for arg in label_args("s3://reviews/in/", f"s3://{output}")]
     done = kobert(env, "-v", *args)  # debug logging: boto's and s3fs's too
     assert done.returncode == 0, done.stderr[-3000:]
     assert SECRET not in done.stdout + done.stderr
-    s3.get("reviews/labels", str(tmp_path / "labels"), recursive=True)
+    s3.get(output, str(tmp_path / "labels"), recursive=True)
     written = [path for path in (tmp_path / "labels").rglob("*") if path.is_file()]
     assert any(path.name == "_SUCCESS" for path in written) and any(path.name == "report.md" for path in written)
     assert not [path for path in written if SECRET.encode() in path.read_bytes()]
