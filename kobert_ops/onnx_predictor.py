@@ -21,7 +21,7 @@ import numpy as np
 
 from kobert_ops import hub
 from kobert_ops.model import check_vocabulary, load_config
-from kobert_ops.predictor import Predictions
+from kobert_ops.predictor import Predictions, length_batches
 from kobert_ops.tokenizer import load_tokenizer
 
 MODEL_FILE = "model.onnx"
@@ -131,22 +131,12 @@ class OnnxPredictor:
         segment (the export traced the model's default).
         """
         valid_length = np.asarray(valid_length, dtype=np.int64)
-        count = len(valid_length)
-        order = np.argsort(valid_length, kind="stable") if self.sort_by_length else np.arange(count)
-        probabilities = np.empty((count, len(self.labels)), dtype=np.float32)
-        for start in range(0, count, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = int(valid_length[rows].max())
+        probabilities = np.empty((len(valid_length), len(self.labels)), dtype=np.float32)
+        for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length):
             ids = np.ascontiguousarray(input_ids[rows, :width])
             mask = np.arange(width)[None, :] < valid_length[rows][:, None]  # (B, T)
             feeds = {"input_ids": ids, "attention_mask": mask}
             feeds = {name: value.astype(self._input_types[name], copy=False) for name, value in feeds.items()}
             (logits,) = self.session.run(["logits"], feeds)
             probabilities[rows] = softmax(logits)
-        label = probabilities.argmax(axis=1).astype(np.int64)
-        return Predictions(
-            label=label,
-            label_name=self._label_names[label].tolist(),
-            score=probabilities[np.arange(count), label],
-            probabilities=probabilities,
-        )
+        return Predictions.of(probabilities, self._label_names)

@@ -106,6 +106,23 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.label)
 
+    @classmethod
+    def of(cls, probabilities: np.ndarray, label_names: np.ndarray) -> "Predictions":
+        """The argmax label, its name and probability for each row of `probabilities` (N, num_labels)."""
+        label = probabilities.argmax(axis=1).astype(np.int64)
+        return cls(label=label, label_name=label_names[label].tolist(),
+                   score=probabilities[np.arange(len(label)), label], probabilities=probabilities)
+
+
+def length_batches(valid_length: np.ndarray, batch_size: int, sort_by_length: bool):
+    """(rows, width) per forward pass: rows sorted by length (stable) when asked, so each pass pads only to
+    its own longest row; shared by the PyTorch and ONNX Runtime predictors."""
+    count = len(valid_length)
+    order = np.argsort(valid_length, kind="stable") if sort_by_length else np.arange(count)
+    for start in range(0, count, batch_size):
+        rows = order[start : start + batch_size]
+        yield rows, int(valid_length[rows].max())
+
 
 class Predictor:
     """Loads a classifier and its tokenizer once; predicts batches of texts or encoded rows.
@@ -182,18 +199,14 @@ class Predictor:
         import torch
 
         valid_length = np.asarray(valid_length, dtype=np.int64)
-        count = len(valid_length)
-        order = np.argsort(valid_length, kind="stable") if self.sort_by_length else np.arange(count)
-        probabilities = np.empty((count, len(self.labels)), dtype=np.float32)
+        probabilities = np.empty((len(valid_length), len(self.labels)), dtype=np.float32)
         autocast = torch.autocast(
             device_type="cuda" if self.device.startswith("cuda") else "cpu",
             dtype=torch.bfloat16,
             enabled=self.precision == "bf16",
         )
         with torch.inference_mode(), autocast:
-            for start in range(0, count, self.batch_size):
-                rows = order[start : start + self.batch_size]
-                width = int(valid_length[rows].max())
+            for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length):
                 ids = torch.from_numpy(np.ascontiguousarray(input_ids[rows, :width])).to(self.device)
                 lengths = torch.from_numpy(valid_length[rows]).to(self.device)
                 mask = (torch.arange(width, device=self.device)[None, :] < lengths[:, None]).long()
@@ -202,10 +215,4 @@ class Predictor:
                 else:
                     logits = self.model(input_ids=ids, attention_mask=mask).logits
                 probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        label = probabilities.argmax(axis=1).astype(np.int64)
-        return Predictions(
-            label=label,
-            label_name=self._label_names[label].tolist(),
-            score=probabilities[np.arange(count), label],
-            probabilities=probabilities,
-        )
+        return Predictions.of(probabilities, self._label_names)
