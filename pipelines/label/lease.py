@@ -2,7 +2,8 @@
 
     OUTPUT/_LOCK.<generation>   {"run_id", "host", "pid", "process_space", "since", "expires"}
 
-A run takes the lease by creating the next generation's file exclusively: `O_EXCL` on a local disk,
+A run takes the lease by creating the next generation's file exclusively: a hard link (`link(2)`, as exclusive
+as `O_EXCL` but never seen empty) on a local disk,
 `If-None-Match: *` on S3 (s3fs `mode="create"`); other fsspec stores get `mode="create"` too (gcsfs: untested
 here; fsspec's generic fallback checks then writes, which is not atomic). Of two runs started at
 once exactly one create succeeds; the other is refused in one line. The highest generation is the holder, so
@@ -66,11 +67,21 @@ def stale(holder: dict, now: float | None = None) -> bool:
 
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write `path` only if it does not exist, atomically on the storage; FileExistsError otherwise."""
-    if is_local(fs):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(descriptor, "wb") as handle:
+    if is_local(fs):  # written whole beside it, then hard-linked in: link(2) fails if `path` exists, and a
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # reader never sees it empty (O_EXCL then write did)
+        temporary = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(temporary, "wb") as handle:
             handle.write(data)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a disk without hard links (some network and FUSE mounts): O_EXCL, then write
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        finally:
+            os.unlink(temporary)
         return
     try:
         fs.pipe_file(path, data, mode="create")  # s3fs: If-None-Match: *; gcsfs: ifGenerationMatch=0

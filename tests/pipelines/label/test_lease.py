@@ -57,15 +57,23 @@ def race(fs, root, runs: int = 8) -> list:
     return results
 
 
-@pytest.mark.parametrize("store", ["local", "s3"])
-def test_of_runs_started_at_once_exactly_one_holds_the_lease(store, tmp_path, request):
-    fs, root = local(tmp_path) if store == "local" else request.getfixturevalue("s3")
-    results = race(fs, root)
-    holders = [r for r in results if isinstance(r, Lease)]
-    assert len(holders) == 1, results
-    assert all("is held by run " + holders[0].run_id in str(r) for r in results if r is not holders[0])
-    holders[0].release()
-    assert current(fs, root) == (0, None)
+@pytest.mark.parametrize("store, rounds", [("local", 40), ("s3", 3)])
+def test_of_runs_started_at_once_exactly_one_holds_the_lease(store, rounds, tmp_path, request):
+    """Many rounds locally: a lease file created empty and filled after was read half-written by a loser about
+    once in six races, which then named run `?` (the clean-clone CI failure of stop 18)."""
+    for attempt in range(rounds):
+        if store == "local":
+            fs, root = local(tmp_path / str(attempt))
+        else:
+            fs, root = request.getfixturevalue("s3")
+            root = f"{root}/{attempt}"
+        results = race(fs, root)
+        holders = [r for r in results if isinstance(r, Lease)]
+        assert len(holders) == 1, results
+        losers = [str(r) for r in results if r is not holders[0]]
+        assert all("is held by run " + holders[0].run_id + " " in line for line in losers), (attempt, losers)
+        holders[0].release()
+        assert current(fs, root) == (0, None)
     later = Lease.acquire(fs, root, "later")  # a released lease is free again
     later.release()
 
