@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 
+from pipelines import console
 from pipelines.errors import UserError
 from pipelines.redact import redact
 from pipelines.ray_logs import keep_ray_data_off_the_console
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     own_ray_on_loopback()
     args = build_parser().parse_args(argv)
     keep_ray_data_off_the_console(args.verbose)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.setup(args.command, args.verbose)
     try:
         return args.run(args)
     except (UserError, FileNotFoundError, ValueError) as error:

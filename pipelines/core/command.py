@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
+from pipelines import console
 from pipelines.errors import TrainingFailed
 
 
@@ -20,6 +21,8 @@ def run_and_print(command: str, run, job, metrics: tuple[str, ...]) -> int:
         print(f"kobert {command}: error: {error}", file=sys.stderr)
         return 1
     best = summary["best"]
+    if console.logs_line():  # on stderr: stdout stays one JSON line for scripts
+        print(console.logs_line().strip(), file=sys.stderr)
     print(json.dumps({"output": summary["output"], "best_epoch": best["epoch"], **{name: best[name] for name in metrics}},
                      ensure_ascii=False))
     return 0

@@ -17,6 +17,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipelines import console
 from pipelines.core import checkpoint as checkpoints
 from pipelines.core.objective import path_of
 from pipelines.core.storage import absolute, default_run_name, guard_run, join, run_exists
@@ -59,18 +60,21 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
 
     started = False
     if not ray.is_initialized():
+        quiet = console.ray_init_options()  # Ray's own lines to the log file, not the console
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(address=os.environ["RAY_ADDRESS"])
+            ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
         else:
             cpus = os.cpu_count() or 1
             needed = (cluster.cpus_per_worker or max(1, cpus // cluster.num_workers)) * cluster.num_workers
             # one CPU beyond the workers' for Ray Data's read tasks (logical CPUs: oversubscribing is harmless)
-            ray.init(address="local", num_cpus=max(cpus, needed + 1))
+            ray.init(address="local", num_cpus=max(cpus, needed + 1), **quiet)
             started = True
-    ray.data.DataContext.get_current().enable_progress_bars = False  # one log line per epoch is enough
+        console.note_ray_logs()
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the training bar is ours (TrainBar)
     try:
-        refuse_node_local(paths or {})
-        yield
+        with console.cpp_lines_to_log():
+            refuse_node_local(paths or {})
+            yield
     finally:
         if started:
             ray.shutdown()
@@ -88,7 +92,7 @@ def worker_env_vars(use_gpu: bool) -> dict[str, str]:
     return {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
-def build_trainer(objective_class, job, datasets: dict):
+def build_trainer(objective_class, job, datasets: dict, board=None):
     """A `TorchTrainer` running the shared worker loop for `objective_class` with the job's scaling,
     checkpoint retention (by the objective's metric) and failure policy."""
     import ray
@@ -109,7 +113,7 @@ def build_trainer(objective_class, job, datasets: dict):
     objective = objective_class(job)
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"objective": path_of(objective_class), "job": job.to_dict()},
+        train_loop_config={"objective": path_of(objective_class), "job": job.to_dict(), "progress": board},
         scaling_config=ScalingConfig(num_workers=cluster.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cluster.cpus_per_worker}),
         run_config=RunConfig(
@@ -132,9 +136,19 @@ def fit(objective_class, job, datasets: dict, what: str = "training"):
     guard_run(cluster.storage_path, cluster.run_name, resume=cluster.resume, identity={
         "output": cluster.output, "objective": objective_class.name, "num_workers": cluster.num_workers,
         "batch_size": job.training.batch_size})
-    trainer = build_trainer(objective_class, job, datasets)
+    import ray
+
+    from pipelines.core.data import steps_per_epoch
+    from pipelines.core.progress import ProgressBoard, training_bar
+
+    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    trainer = build_trainer(objective_class, job, datasets, board)
+    training = job.training
+    total = steps_per_epoch(job.train_rows, cluster.num_workers, training.batch_size,
+                            training.max_steps_per_epoch) * training.epochs
     try:
-        return trainer.fit()
+        with training_bar(board, what, total):
+            return trainer.fit()
     except Exception as error:
         reason = (str(error).strip().splitlines() or [""])[0][:300]
         raise TrainingFailed(f"{what} failed ({type(error).__name__}: {reason}); the latest checkpoint is kept: "

@@ -31,7 +31,7 @@ from pipelines.core.collectives import all_gather, all_reduce_sum, any_rank, fin
 from pipelines.core.data import derive_seed, prefetch, steps_per_epoch
 from pipelines.core.objective import Objective, from_config
 from pipelines.core.precision import autocast_context, grad_scaler, resolve_training_precision
-from pipelines.core.progress import EpochProgress
+from pipelines.core.progress import EpochProgress, epoch_line
 
 log = logging.getLogger(__name__)
 CLOCK_CHECK_EVERY = 20  # steps between the (one-integer) collectives that agree on a time-based checkpoint
@@ -122,7 +122,7 @@ def worst_score(order: str) -> float:
 class WorkerRun:
     """One rank's whole run: model, optimizer, schedule, position; `run()` trains every remaining epoch."""
 
-    def __init__(self, objective: Objective, worker: Worker) -> None:
+    def __init__(self, objective: Objective, worker: Worker, board=None) -> None:
         import ray.train
         import ray.train.torch
         import torch
@@ -130,6 +130,7 @@ class WorkerRun:
         from kobert_ops.optim import build_optimizer, build_scheduler
 
         self.objective, self.worker, self.job = objective, worker, objective.job
+        self.board = board if worker.rank == 0 else None  # the driver's progress bar (core.progress.ProgressBoard)
         training = self.job.training
         model = objective.build_model(worker.tokenizer)
         resume_from = ray.train.get_checkpoint()
@@ -184,7 +185,8 @@ class WorkerRun:
         shard = ray.train.get_dataset_shard("train")
         batches = iter(prefetch(self.objective.train_batches(shard, worker.tokenizer,
                                                              derive_seed(training.seed, epoch, worker.rank, skip))))
-        progress = EpochProgress(epoch, self.steps_per_epoch, worker.world_size, worker.rank == 0)
+        progress = EpochProgress(epoch, self.steps_per_epoch, worker.world_size, worker.rank == 0, board=self.board,
+                                 first_global_step=self.position.global_step)
         self.model.train()
         rows = 0
         try:
@@ -273,6 +275,8 @@ class WorkerRun:
         self.history.append({**entry, **details, "train_loss_curve": loss_curve(self.position.step_losses, first_step)})
         if worker.rank == 0:
             log.info("epoch %d: %s", epoch, {k: v for k, v in entry.items() if "fingerprint" not in k})
+            if self.board is not None:
+                self.board.epoch.remote(epoch_line(entry, self.job.training.epochs))
         self.report(mid_epoch=False, metrics=entry)
         self.maybe_inject_fault(epoch)
 
@@ -321,4 +325,4 @@ class WorkerRun:
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train entry point; `config` is `{"objective": "module:Class", "job": job dict}`."""
     objective = from_config(config)
-    WorkerRun(objective, setup_worker(objective.job)).run()
+    WorkerRun(objective, setup_worker(objective.job), config.get("progress")).run()

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
 def label(config: LabelConfig) -> int:
     """Run and print the summary; pipeline failures (not user errors) become a short message and exit 1."""
+    from pipelines import console
     from pipelines.errors import UserError
     from pipelines.label.pipeline import run_label
     from pipelines.label.read import corrupt_input
@@ -59,6 +60,8 @@ def label(config: LabelConfig) -> int:
                                seconds=result.seconds, engine=result.engine,
                                report=result.manifest["runs"][-1].get("report"))
         print(redact(summary))
+        if console.logs_line():
+            print(console.logs_line())
     if result.delta is not None:
         print(delta_line(result.delta))
     return 0

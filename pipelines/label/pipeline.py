@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines import console
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
@@ -121,7 +122,9 @@ def join_cluster(config: LabelConfig) -> bool:
     from pipelines.core.models import local_folder
     from pipelines.core.nodes import node_local, refuse_node_local
 
-    ray.init(address=os.environ["RAY_ADDRESS"], logging_level=logging.WARNING, log_to_driver=False)
+    ray.init(address=os.environ["RAY_ADDRESS"], **{"logging_level": logging.WARNING, "log_to_driver": False,
+                                                   **console.ray_init_options()})
+    console.note_ray_logs()
     try:
         refuse_node_local({"--output": config.output, "--delta-table": config.delta_table,
                            "--model": local_folder(config.model),
@@ -315,12 +318,18 @@ def label_locally(config: LabelConfig, fs, files, model_dir: str, write_kwargs: 
     predictor = LabelPredictor(model_dir, device=config.device, precision=config.precision, runtime=config.runtime,
                                forward_batch_size=config.forward_batch_size, max_length=config.max_length,
                                threads=config.threads_per_actor or (os.cpu_count() or 1))
-    for batch in read_local(fs, files, config.columns, batch_size=config.rows_per_file):
-        batch = mark_rejected(batch, text_column=config.text_column, id_column=config.id_column)
-        batch = tokenize(batch, tokenizer_dir=model_dir, text_column=config.text_column, max_length=config.max_length)
-        stats.add(write_batch(predictor(batch), **write_kwargs))
-        if config.progress:
-            stats.progress()
+    if config.progress:
+        stats.progress()  # the bar from the start: its clock includes the first batch
+    try:
+        for batch in read_local(fs, files, config.columns, batch_size=config.rows_per_file):
+            batch = mark_rejected(batch, text_column=config.text_column, id_column=config.id_column)
+            batch = tokenize(batch, tokenizer_dir=model_dir, text_column=config.text_column,
+                             max_length=config.max_length)
+            stats.add(write_batch(predictor(batch), **write_kwargs))
+            if config.progress:
+                stats.progress()
+    finally:
+        stats.end_progress()
 
 
 def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs: dict, stats: RunStats) -> None:
@@ -339,8 +348,9 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         # (validating and tokenizing run in the actors), so the actors' threads can use every core.
         address = os.environ.get("RAY_ADDRESS")
         own = {} if address else {"address": "local", "num_cpus": (os.cpu_count() or 1) + TASK_CPUS}
-        ray.init(**({"address": address} if address else own), include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=False)
+        quiet = {"logging_level": logging.WARNING, "log_to_driver": False, **console.ray_init_options()}
+        ray.init(**({"address": address} if address else own), include_dashboard=False, **quiet)
+        console.note_ray_logs()
     try:
         context = ray.data.DataContext.get_current()
         # A byte cap as well as read_ray's row cap: rows of very long texts still make blocks of bounded memory.
@@ -373,11 +383,14 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
                                    "max_length": config.max_length, "threads": config.threads_per_actor})
         dataset = dataset.map_batches(write_batch, batch_format="pyarrow", batch_size=config.rows_per_file,
                                       fn_kwargs=write_kwargs)
+        if config.progress:
+            stats.progress()  # the bar from the start: the actors load their model before the first batch
         try:
-            for summary in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-                stats.add(summary)
-                if config.progress:
-                    stats.progress()
+            with console.cpp_lines_to_log():  # Ray's C++ core warns on every actor pool (ray-project/ray#53727)
+                for summary in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    stats.add(summary)
+                    if config.progress:
+                        stats.progress()
         except ray.exceptions.GetTimeoutError as error:
             if "starting actors" not in str(error):
                 raise
@@ -385,6 +398,8 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
             raise UserError(f"the cluster did not start {low} label actor(s) of {cpus:g} CPU(s){gpus} each within "
                             f"--actor-start-timeout-s {config.actor_start_timeout_s:g}; lower --actors or "
                             "--cpus-per-actor, or add nodes") from None
+        finally:
+            stats.end_progress()
     finally:
         if started_ray:
             ray.shutdown()

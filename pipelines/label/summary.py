@@ -26,7 +26,7 @@ class RunStats:
     labeled_files: list[str] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
-    _last_print: float = 0.0
+    _bar: object = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
@@ -52,18 +52,19 @@ class RunStats:
         shares = [{**json.loads(key), "rows": rows} for key, rows in self.actors.items()]
         return sorted(shares, key=lambda share: (share["node_id"], share["actor_id"]))
 
-    def progress(self, force: bool = False, stream=None) -> None:
-        """Print a progress line at most every 5 s (to `sys.stderr` as it is now: a default bound at import
-        wrote to a closed stream when a caller had replaced stderr in between, e.g. two in-process runs)."""
-        stream = stream or sys.stderr
-        now = time.time()
-        if not force and now - self._last_print < 5:
-            return
-        self._last_print = now
-        elapsed = max(now - self.started, 1e-9)
-        share = f" ({100 * self.rows / self.expected_rows:.0f}%)" if self.expected_rows else ""
-        print(f"[label] {self.rows:,}/{self.expected_rows:,} rows{share}, {self.rows / elapsed:,.0f} rows/s, "
-              f"{self.rejected:,} rejected, {elapsed:.0f}s", file=stream, flush=True)
+    def progress(self) -> None:
+        """Move the run's bar (`pipelines.console.Progress`: live on a terminal, a line every 10 s off one)."""
+        if self._bar is None:
+            from pipelines.console import Progress
+
+            self._bar = Progress("label", self.expected_rows or None, "rows")
+        self._bar.update(self.rows, f"{self.rejected:,} rejected" if self.rejected else "")
+
+    def end_progress(self) -> None:
+        """Close the bar (its last line off a terminal), before the summary is printed."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model_version: str,
