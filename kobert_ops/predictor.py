@@ -49,6 +49,21 @@ def bf16_is_fast(device: str) -> bool:
 PRECISIONS = ("auto", "fp32", "bf16", "bf16-full", "int8")
 
 
+def precision_reason(requested: str, device: str, resolved: str) -> str:
+    """Why `resolved` runs on `device`, in words for the run summary and the manifest."""
+    if requested != "auto":
+        return f"--precision {requested}"
+    import torch
+
+    if device.startswith("cuda"):
+        return "auto: this GPU has bf16 units" if resolved != "fp32" else "auto: this GPU only emulates bf16"
+    if torch.cpu._is_amx_tile_supported():
+        return "auto: this CPU has AMX (bf16 tiles)"
+    if torch.cpu._is_avx512_bf16_supported():
+        return "auto: this CPU has AVX-512 bf16"
+    return "auto: this CPU has no bf16 units (neither AMX nor AVX-512 bf16), fp32 is PyTorch's fastest exact path"
+
+
 def resolve_precision(precision: str, device: str, auto_bf16: str = "bf16") -> str:
     """`auto` → `auto_bf16` (`bf16` or `bf16-full`) where bf16 is fast on `device`, else `fp32`."""
     if precision not in PRECISIONS:
@@ -166,6 +181,7 @@ class Predictor:
             torch.set_num_threads(num_threads)
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device, auto_bf16)
+        self.reason = precision_reason(precision, self.device, self.precision)
         self.batch_size = batch_size
         self.max_length = max_length
         self.sort_by_length = sort_by_length

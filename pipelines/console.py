@@ -44,6 +44,7 @@ class _State:
     log_path: Path | None = None
     ray_logs: str | None = None  # the Ray session's logs folder, once our Ray is up
     terminal = False  # stderr is a terminal (decided before any redirection)
+    handlers: list = []  # the root logger's handlers `setup` added
 
 
 def setup(command: str, verbose: bool) -> None:
@@ -51,11 +52,16 @@ def setup(command: str, verbose: bool) -> None:
     _State.terminal = _isatty(sys.stderr)
     directory = Path(os.environ.get(LOG_DIR_ENV) or Path(tempfile.gettempdir()) / "kobert" / "logs")
     root = logging.getLogger()
+    for handler in _State.handlers:  # a second command in the same process (tests, notebooks) replaces ours
+        root.removeHandler(handler)
+        handler.close()
+    _State.handlers = []
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter(FORMAT if verbose else "%(levelname)s: %(message)s"))
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(console)
+    _State.handlers.append(console)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _State.log_path = directory / f"{command}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
@@ -65,8 +71,9 @@ def setup(command: str, verbose: bool) -> None:
     else:
         file_handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(file_handler)
+        _State.handlers.append(file_handler)
+    _State.quiet = not verbose
     if not verbose:
-        _State.quiet = True
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers and the hub (and Ray's workers)
 
 

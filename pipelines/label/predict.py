@@ -6,7 +6,8 @@ length so every forward pass pads only to its own longest row, and runs bf16 whe
 With `runtime="onnx"` (or a model folder holding `model.onnx`) the actor runs a `kobert export` folder on
 ONNX Runtime instead (`kobert_ops.onnx_predictor.OnnxPredictor`: the same batching, one session per actor
 with the actor's threads). Every row the actor passes on names who labeled it (`labeled_by`: node, actor,
-CPUs, threads), so a run can show that each actor, on each node, did a share.
+CPUs, threads, and the path it ran: runtime, device, precision and why), so a run can show that each actor,
+on each node, did a share, and which path labeled its rows on that machine.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ class LabelPredictor:
         from kobert_ops.onnx_predictor import check_runtime
 
         threads = threads or reserved_threads()
-        if check_runtime(model, runtime, resolve=True) == "onnx":
+        chosen = check_runtime(model, runtime, resolve=True)
+        if chosen == "onnx":
             self.predictor = _onnx_predictor(model, device, precision, forward_batch_size, max_length, threads)
+            why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
+            self.path = {"runtime": "onnx", "device": "cpu", "precision": self.predictor.precision, "why": why}
         else:
             from kobert_ops.predictor import Predictor
 
@@ -56,7 +60,9 @@ class LabelPredictor:
                                        max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
             if self.predictor.fused is None:  # the fused CPU forward does this itself
                 _first_token_only_in_last_layer(self.predictor.model)
-        self.labeled_by = pa.array([worker_identity(threads)], pa.string())
+            self.path = {"runtime": "torch", "device": self.predictor.device, "precision": self.predictor.precision,
+                         "why": self.predictor.reason}
+        self.labeled_by = pa.array([worker_identity(threads, self.path)], pa.string())
         self.pad_id = self.predictor.tokenizer.pad_token_id
         self.num_labels = len(self.predictor.labels)
 

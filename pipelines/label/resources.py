@@ -63,9 +63,10 @@ def reserved_threads() -> int:
     return max(1, int(cpus))
 
 
-def worker_identity(threads: int) -> str:
-    """Who labels here, as a compact JSON key: Ray node id, actor id, CPUs reserved and threads used
-    (`"local"` and no CPUs outside a Ray worker). The write stage counts labeled rows per key."""
+def worker_identity(threads: int, path: dict | None = None) -> str:
+    """Who labels here, as a compact JSON key: Ray node id, actor id, CPUs reserved, threads used and the
+    path (runtime, device, precision, why) it runs (`"local"` and no CPUs outside a Ray worker). The write
+    stage counts labeled rows per key."""
     node_id, actor_id = "local", "local"
     try:
         import ray
@@ -75,8 +76,8 @@ def worker_identity(threads: int) -> str:
             node_id, actor_id = context.get_node_id(), context.get_actor_id() or "driver"
     except ImportError:
         pass
-    return json.dumps({"node_id": node_id, "actor_id": actor_id, "cpus": _assigned_cpus(), "threads": threads},
-                      sort_keys=True)
+    return json.dumps({"node_id": node_id, "actor_id": actor_id, "cpus": _assigned_cpus(), "threads": threads,
+                       **({"path": path} if path else {})}, sort_keys=True)
 
 
 def _assigned_cpus() -> float | None:

@@ -47,6 +47,11 @@ class RunStats:
             self.labeled_files.extend(row["labeled_files"])
             self.rejected_files.extend(row["rejected_files"])
 
+    def paths(self) -> list[dict]:
+        """The distinct paths (runtime, device, precision, why) that labeled this run's rows."""
+        seen = {json.dumps(share["path"], sort_keys=True) for share in self.actor_shares() if "path" in share}
+        return [json.loads(path) for path in sorted(seen)]
+
     def actor_shares(self) -> list[dict]:
         """One entry per actor that labeled rows: node_id, actor_id, cpus, threads and rows, by node."""
         shares = [{**json.loads(key), "rows": rows} for key, rows in self.actors.items()]
@@ -76,6 +81,8 @@ def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model
         f"  model       {model} (version {model_version})",
         f"  run         {run_id}",
     ]
+    for path in stats.paths():
+        lines.append(f"  path        {path['runtime']} {path['precision']} on {path['device']} ({path['why']})")
     for name, count in sorted(stats.labels.items(), key=lambda item: -item[1]):
         share = 100 * count / max(stats.labeled, 1)
         lines.append(f"  label {name:<10} {count:>10,}  {share:5.1f}%  {'#' * round(share / 4)}")

@@ -69,3 +69,19 @@ def unchecked_strings(values: list[bytes | None], kind: pa.DataType = pa.string(
 
 # invalid UTF-8 as crawls deliver it: stray bytes, a lone surrogate (CESU-8), a cut-off multibyte character
 INVALID_UTF8 = [b"\xff\xfe stray bytes", b"\xed\xa0\x80 surrogate", "좋".encode()[:2] + b" cut off"]
+
+
+def cpu_bf16_units() -> str | None:
+    """What /proc/cpuinfo says this CPU has for bf16 (`amx`, `avx512_bf16`), or None: read apart from torch, so
+    a test of the path `auto` picks does not ask the code under test."""
+    flags = set(open("/proc/cpuinfo").read().split())
+    return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else None
+
+
+def auto_cpu_path() -> dict:
+    """The path `kobert label` labels with on this CPU by default (torch; bf16-full on bf16 units, else fp32)."""
+    units = cpu_bf16_units()
+    why = {"amx": "auto: this CPU has AMX (bf16 tiles)", "avx512_bf16": "auto: this CPU has AVX-512 bf16",
+           None: "auto: this CPU has no bf16 units (neither AMX nor AVX-512 bf16), fp32 is PyTorch's fastest exact "
+                 "path"}[units]
+    return {"runtime": "torch", "device": "cpu", "precision": "bf16-full" if units else "fp32", "why": why}

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.cli import UserError
 from pipelines.label.pipeline import run_label
-from tests.pipelines.label.helpers import assert_exactly_once, config, files_of, output_tables
+from tests.pipelines.label.helpers import assert_exactly_once, auto_cpu_path, config, files_of, output_tables
 
 
 def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_path):
@@ -26,8 +26,9 @@ def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_pa
     assert labeled.schema.field("rating").type == pq.read_schema(files_of(messy_input)[0]).field("rating").type
     manifest = json.loads((output / "_SUCCESS").read_text())
     assert manifest["rows"] == {"read": 1219, "labeled": labeled.num_rows, "rejected": rejected.num_rows}
-    assert manifest["runs"][0]["actors"] == [
-        {"node_id": "local", "actor_id": "local", "cpus": None, "threads": 1, "rows": labeled.num_rows}]
+    assert manifest["runs"][0]["actors"] == [  # and the path it ran, chosen for this CPU (issue 14)
+        {"node_id": "local", "actor_id": "local", "cpus": None, "threads": 1, "rows": labeled.num_rows,
+         "path": auto_cpu_path()}]
     assert [f["path"] for f in manifest["input_files"]] == [str(p) for p in files_of(messy_input)]
     assert manifest["model"]["labels"] == ["부정", "긍정"] and result.run_id == manifest["run_id"]
     report = output / manifest["runs"][0]["report"]

@@ -31,7 +31,9 @@ def test_labels_match_the_predictor_and_skip_rejected_rows(tiny_model_dir, real_
     assert "token_ids" not in out.column_names
     # outside Ray: every core, and every row says so
     assert set(out["labeled_by"].to_pylist()) == {json.dumps(
-        {"actor_id": "local", "cpus": None, "node_id": "local", "threads": os.cpu_count()})}
+        {"actor_id": "local", "cpus": None, "node_id": "local", "threads": os.cpu_count(),
+         "path": {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32"}},
+        sort_keys=True)}
 
 
 def test_full_bf16_stays_close_to_fp32(tiny_model_dir, real_reviews):

@@ -1,5 +1,6 @@
 """Actor CPUs from the cluster's nodes (not the driver's machine), and the threads an actor runs."""
 
+import json
 import os
 
 import pytest
@@ -36,3 +37,4 @@ def test_no_cpu_left_for_actors_is_refused():
 def test_outside_ray_an_actor_uses_every_core_and_says_so():
     assert reserved_threads() == (os.cpu_count() or 1)
     assert worker_identity(3) == '{"actor_id": "local", "cpus": null, "node_id": "local", "threads": 3}'
+    assert json.loads(worker_identity(3, {"runtime": "onnx"}))["path"] == {"runtime": "onnx"}

@@ -7,6 +7,8 @@ between reviews and agreeing on them means something (a fresh head labels every 
 
 from __future__ import annotations
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -30,11 +32,19 @@ def label(model, source, output, *extra) -> int:
                  "--threads-per-actor", "1", "--no-progress", "--pass-through", "movie_id,rating", *extra])
 
 
-def test_onnx_labels_equal_torch_labels(models, real_table, tmp_path):
+def test_onnx_labels_equal_torch_labels(models, real_table, tmp_path, capsys):
     source = tmp_path / "reviews.parquet"
     pq.write_table(real_table, source)
     assert label(models["torch"], source, tmp_path / "torch", "--runtime", "torch", "--precision", "fp32") == 0
-    assert label(models["onnx"], source, tmp_path / "onnx", "--runtime", "onnx") == 0
+    assert label(models["onnx"], source, tmp_path / "onnx") == 0  # auto: the folder is an export
+    # the summary and the manifest say which path ran and why (issue 14)
+    assert ("  path        onnx fp32 on cpu (auto: the model folder is an ONNX export (model.onnx))"
+            in capsys.readouterr().out.splitlines())
+    for name, path in [("torch", {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32"}),
+                       ("onnx", {"runtime": "onnx", "device": "cpu", "precision": "fp32",
+                                 "why": "auto: the model folder is an ONNX export (model.onnx)"})]:
+        manifest = json.loads((tmp_path / name / "_SUCCESS").read_text())
+        assert [actor["path"] for actor in manifest["runs"][0]["actors"]] == [path]
     torch_rows, torch_rejected = assert_exactly_once([source], tmp_path / "torch")
     onnx_rows, onnx_rejected = assert_exactly_once([source], tmp_path / "onnx")
     by_id = {row["review_id"]: row for row in torch_rows.to_pylist()}
