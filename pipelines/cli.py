@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
+import traceback
+from pathlib import Path
 
 from pipelines import console
 from pipelines.errors import UserError
@@ -68,9 +71,38 @@ def main(argv: list[str] | None = None) -> int:
     console.setup(args.command, args.verbose)
     try:
         return args.run(args)
-    except (UserError, FileNotFoundError, ValueError) as error:
-        print(redact(f"kobert {args.command}: error: {error}"), file=sys.stderr)
-        return 2
+    except Exception as error:  # noqa: BLE001 - every failure becomes one line; the traceback goes to the log
+        if users_mistake(error):
+            print(redact(f"kobert {args.command}: error: {error}"), file=sys.stderr)
+            return 2
+        logging.getLogger("kobert").error("kobert %s failed", args.command, exc_info=error,
+                                          extra={console.LOG_ONLY: True})
+        if args.verbose:
+            traceback.print_exception(error, file=sys.stderr)
+        print(redact(failure_line(args.command, error)), file=sys.stderr)
+        return 1
+
+
+OURS = tuple(str(Path(__file__).resolve().parents[1] / package) + os.sep for package in ("pipelines", "kobert_ops"))
+
+
+def users_mistake(error: BaseException) -> bool:
+    """A mistake the user can fix (exit 2): a `UserError`, a missing file, or a `ValueError` that this project's
+    own code raised about its input (their messages name the option or path). A `ValueError` raised inside a
+    library (numpy, torch, Ray) is a failure of the run (exit 1), not something the user typed."""
+    if isinstance(error, (UserError, FileNotFoundError)):
+        return True
+    if not isinstance(error, ValueError):
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(OURS)
+
+
+def failure_line(command: str, error: BaseException) -> str:
+    """`kobert C: failed: <Type>: <first line>; traceback in <log> (-v prints it)` for a failure of the run."""
+    message = (str(error).strip().splitlines() or [""])[0]
+    where = f"; traceback in {console.log_path()}" if console.log_path() else ""
+    return f"kobert {command}: failed: {type(error).__name__}: {message}{where} (-v prints it)"
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOG_DIR_ENV = "KOBERT_LOG_DIR"
+LOG_ONLY = "log_only"  # a record with `extra={LOG_ONLY: True}` goes to the log file, never the console
 PLAIN_EVERY_S = 10.0  # a progress line this often when stderr is not a terminal (a log, CI, a Ray job)
 # glog's prefix, as Ray's C++ core writes it: "[2026-12-03 18:29:01,767 E 5529 5529] core_worker.cc:2465: ..."
 CPP_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWEF] \d+ \d+\] ")
@@ -60,6 +61,7 @@ def setup(command: str, verbose: bool) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter(FORMAT if verbose else "%(levelname)s: %(message)s"))
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.addFilter(lambda record: not getattr(record, LOG_ONLY, False))
     root.addHandler(console)
     _State.handlers.append(console)
     try:
