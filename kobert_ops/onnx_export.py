@@ -36,6 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from kobert_ops import hub
+from kobert_ops.cpu_path import weights_sha256
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequ
         staged = Path(work) / "folder"
         report = build_folder(torch_model, directory, Path(work), staged, quantize)
         report["source_model"] = str(model)
+        # what `--runtime auto` checks before it labels a folder's own onnx-int8/ export (kobert_ops.cpu_path)
+        report["source_weights_sha256"] = weights_sha256(directory)
         write_report(staged, report)  # before the check too: the ONNX predictor reads the precision from it
         required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
         report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required)

@@ -40,7 +40,8 @@ class LabelPredictor:
         threads: torch (or ONNX Runtime) intra-op threads on CPU; 0: the CPUs Ray reserved for this actor,
             rounded down, at least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
         runtime: `torch`, `onnx` (an exported folder: CPU, the export's precision) or `auto` (onnx when the
-            folder holds `model.onnx`).
+            folder holds `model.onnx`; the folder's own `onnx-int8/` export where `kobert_ops.cpu_path` says it
+            is the fast path on this CPU; else torch).
     """
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
@@ -49,9 +50,14 @@ class LabelPredictor:
 
         threads = threads or reserved_threads()
         chosen = check_runtime(model, runtime, resolve=True)
-        if chosen == "onnx":
-            self.predictor = _onnx_predictor(model, device, precision, forward_batch_size, max_length, threads)
-            why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
+        export, why = None, ""
+        if chosen == "torch" and runtime == "auto":  # the model's own int8 export, where it is the fast path
+            export, why = _own_int8_export(model, device, precision)
+        if chosen == "onnx" or export is not None:
+            self.predictor = _onnx_predictor(str(export or model), device, precision, forward_batch_size, max_length,
+                                             threads)
+            if export is None:
+                why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
             self.path = {"runtime": "onnx", "device": "cpu", "precision": self.predictor.precision, "why": why}
         else:
             from kobert_ops.predictor import Predictor
@@ -88,6 +94,18 @@ class LabelPredictor:
                 .append_column(SCORE, pa.array(score))
                 .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels))
                 .append_column(LABELED_BY, labeled_by))
+
+
+def _own_int8_export(model: str, device: str, precision: str):
+    """(export folder, why) when `--runtime auto` should label with the model's `onnx-int8/` export here."""
+    from kobert_ops import hub
+    from kobert_ops.cpu_path import int8_export_for
+    from kobert_ops.predictor import resolve_device
+
+    if precision != "auto" or device not in ("auto", "cpu"):
+        return None, ""  # forced: PyTorch's, checked by the Predictor
+    return int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES), resolve_device(device),
+                           precision)
 
 
 def _onnx_predictor(model: str, device: str, precision: str, forward_batch_size: int, max_length: int,

@@ -1,0 +1,86 @@
+"""Which CPU path `--runtime auto` labels with on this machine: the model's own int8 ONNX export, or PyTorch.
+
+A PyTorch model folder may hold its int8 export in `onnx-int8/` (`kobert export --model M --format onnx
+--quantize int8 --output M/onnx-int8`). `auto` labels with it where all of these hold, and says why:
+
+- the run is on a CPU and `--precision` is `auto` (a forced precision is PyTorch's);
+- the CPU has no AMX. Measured (bench/results/onnx_throughput.md): fused int8 on ONNX Runtime was the fastest
+  path on an AVX-512 bf16 + VNNI EPYC (2.49× torch fp32, 1.49× torch bf16) and on an AVX2-only EPYC; on AMX
+  Xeons torch bf16 is the measured fast path and ONNX Runtime's int8 there has not been measured;
+- the export was made from these very weights (`export.json` records their sha256: a folder retrained after
+  its export must not label with the old graph);
+- its check kept at least 99.5% of PyTorch fp32's labels on real reviews (`export.json`), so a model whose
+  int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx`.
+
+Everything else stays on PyTorch (`kobert_ops.predictor` picks bf16 or fp32 per CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+INT8_EXPORT = "onnx-int8"  # a model folder's own int8 export, which `--runtime auto` may choose
+MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], without importing onnx
+
+
+def weights_sha256(directory: str | Path) -> str:
+    """sha256 over a model folder's weight files (`*.safetensors`, then `*.bin`, sorted by name)."""
+    digest = hashlib.sha256()
+    directory = Path(directory)
+    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
+        with open(weights, "rb") as handle:
+            while chunk := handle.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def has_amx() -> bool:
+    import torch
+
+    return bool(torch.cpu._is_amx_tile_supported())
+
+
+def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
+    """(the int8 export folder `auto` labels with, why) or (None, why not). `directory` is `model` resolved
+    to a local folder; a URI model's `onnx-int8/` is fetched beside it only when it exists."""
+    if precision != "auto":
+        return None, f"--precision {precision}"
+    if device != "cpu":
+        return None, f"the run is on {device}"
+    export = _find_export(model, directory)
+    if export is None:
+        return None, f"no {INT8_EXPORT}/ export in the model folder"
+    if has_amx():
+        return None, (f"this CPU has AMX: PyTorch bf16 is the measured fast path here ({INT8_EXPORT}/ on ONNX "
+                      "Runtime not measured on AMX)")
+    record = json.loads((export / "export.json").read_text())
+    if record.get("precision") != "int8":
+        return None, f"{INT8_EXPORT}/ holds a {record.get('precision')} export, not int8"
+    if record.get("source_weights_sha256") != weights_sha256(directory):
+        return None, f"{INT8_EXPORT}/ was exported from other weights than the folder holds now (export it again)"
+    check = record.get("check") or {}
+    agreement = float(check.get("label_agreement", 0))
+    if agreement < MIN_INT8_AGREEMENT:
+        return None, (f"{INT8_EXPORT}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
+                      f"{MIN_INT8_AGREEMENT:.1%}")
+    return export, (f"auto: no AMX on this CPU, and the model's {INT8_EXPORT}/ export kept {agreement:.2%} of "
+                    f"PyTorch fp32's labels on {check.get('rows', 0):,} reviews: ONNX Runtime int8 is the fastest "
+                    "measured path on such CPUs")
+
+
+def _find_export(model: str, directory: Path) -> Path | None:
+    local = directory / INT8_EXPORT
+    if (local / "model.onnx").is_file():
+        return local
+    if "://" not in str(model):  # a hub id's repository is fetched by patterns of top-level files only
+        return None
+    from kobert_ops import hub, model_store
+
+    uri, _ = model_store.split_pin(str(model))  # the pin is the weights' digest, not the subfolder's
+    try:
+        fetched = hub.resolve(f"{uri.rstrip('/')}/{INT8_EXPORT}", allow_patterns=hub.MODEL_FILES)
+    except (OSError, model_store.ModelChangedError):  # FileNotFoundError: the folder has no onnx-int8/
+        return None
+    return fetched if (Path(fetched) / "model.onnx").is_file() else None

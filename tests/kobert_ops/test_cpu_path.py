@@ -1,0 +1,99 @@
+"""`--runtime auto` and a model folder's own `onnx-int8/` export (issue 14): chosen only on a CPU without AMX,
+for the very weights it was made from, when its check kept >= 99.5% of PyTorch fp32's labels; the run's
+manifest and summary say which path ran and why.
+
+The model is the random tiny one with a decisive head, its int8 export real (`kobert export`'s code, the check
+run on real reviews). A random encoder's int8 graph keeps only ~94% of the labels (its reviews differ little),
+so it is below the floor: the positive path lowers the floor in-process to see the choice made end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from kobert_ops import cpu_path
+from kobert_ops.onnx_export import export_onnx
+from pipelines.cli import main
+from tests.onnx_models import decisive_classifier
+
+
+@pytest.fixture(scope="module")
+def with_export(tmp_path_factory, tiny_model_dir, real_reviews):
+    """A PyTorch folder holding its own int8 export in onnx-int8/ (exported below the floor: min_agreement 0)."""
+    texts = [text for text in real_reviews if text and text.strip()]
+    folder = decisive_classifier(tiny_model_dir, texts[:300], tmp_path_factory.mktemp("cpu-path") / "model")
+    record = export_onnx(folder, folder / cpu_path.INT8_EXPORT, texts=texts[300:700], quantize="int8",
+                         num_threads=1, min_agreement=0)
+    return folder, record
+
+
+def test_an_int8_export_below_the_floor_is_not_chosen(with_export, monkeypatch):
+    folder, record = with_export
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    agreement = record["check"]["label_agreement"]
+    assert agreement < cpu_path.MIN_INT8_AGREEMENT  # the premise: a random encoder's int8 graph
+    export, why = cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")
+    assert export is None and why == (f"onnx-int8/ kept {agreement:.2%} of PyTorch fp32's labels in its check, "
+                                      f"below 99.5%")
+
+
+def test_the_export_is_not_chosen_on_amx_for_another_precision_or_device_or_other_weights(
+        with_export, tiny_model_dir, tmp_path, monkeypatch):
+    folder, _ = with_export
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    assert cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")[1].startswith("this CPU has AMX")
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    assert cpu_path.int8_export_for(str(folder), folder, "cpu", "fp32") == (None, "--precision fp32")
+    assert cpu_path.int8_export_for(str(folder), folder, "cuda", "auto") == (None, "the run is on cuda")
+    retrained = tmp_path / "retrained"  # the folder trained again after its export: other weights, old graph
+    shutil.copytree(folder, retrained)
+    shutil.copy(tiny_model_dir / "model.safetensors", retrained / "model.safetensors")
+    export, why = cpu_path.int8_export_for(str(retrained), retrained, "cpu", "auto")
+    assert export is None and "exported from other weights" in why
+    assert cpu_path.int8_export_for(str(tiny_model_dir), tiny_model_dir, "cpu", "auto") == (
+        None, "no onnx-int8/ export in the model folder")
+
+
+def test_auto_labels_with_the_folders_int8_export_where_it_is_the_fast_path(with_export, nsmc_path, tmp_path,
+                                                                              monkeypatch, capsys):
+    folder, record = with_export
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)  # see the module docstring
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    source = tmp_path / "reviews.parquet"
+    pq.write_table(pq.read_table(nsmc_path).slice(1000, 300), source)
+    runs = {}
+    for name, extra in [("auto", []), ("torch", ["--runtime", "torch"])]:
+        assert main(["label", "--model", str(folder), "--input", str(source), "--output", str(tmp_path / name),
+                     "--engine", "local", "--threads-per-actor", "1", "--no-progress", *extra]) == 0
+        runs[name] = json.loads((tmp_path / name / "_SUCCESS").read_text())["runs"][0]
+    [path] = [actor["path"] for actor in runs["auto"]["actors"]]
+    assert path["runtime"] == "onnx" and path["precision"] == "int8", path
+    assert path["why"].startswith(f"auto: no AMX on this CPU, and the model's onnx-int8/ export kept "
+                                  f"{record['check']['label_agreement']:.2%}")
+    assert "  path        onnx int8 on cpu (auto: no AMX on this CPU" in capsys.readouterr().out
+    [path] = [actor["path"] for actor in runs["torch"]["actors"]]
+    assert path["runtime"] == "torch"  # a forced runtime is what runs
+
+
+def test_a_pinned_uri_models_export_is_fetched_beside_it_and_a_missing_one_is_no_error(
+        with_export, tiny_model_dir, tmp_path, monkeypatch):
+    """On a cluster actors get `URI#sha256=<digest of the weights' folder>`; that pin is not the subfolder's
+    (the first try appended onnx-int8/ to the pinned reference and failed every actor with ModelChangedError)."""
+    from kobert_ops import hub, model_store
+
+    folder, _ = with_export
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    for source, found in [(folder, True), (tiny_model_dir, False)]:
+        pinned = model_store.pin(f"file://{source}", hub.MODEL_FILES)
+        export, why = cpu_path.int8_export_for(pinned, hub.resolve(pinned, allow_patterns=hub.MODEL_FILES),
+                                               "cpu", "auto")
+        assert (export is not None) == found, why
+        if found:
+            assert (export / "model.onnx").read_bytes() == (folder / "onnx-int8" / "model.onnx").read_bytes()
