@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/kobert demo
 
+# Tests without Ray run on two pytest workers (pytest-xdist), each on a core; the tests that start a real Ray
+# use every core themselves and run one at a time after them. Both parts must pass.
 test: setup
-	$(BIN)/python -m pytest -q --durations=15
+	status=0; \
+	$(BIN)/python -m pytest -q -m "not ray" -n 2 --durations=10 || status=$$?; \
+	$(BIN)/python -m pytest -q -m ray --durations=15 || status=$$?; \
+	exit $$status
 
 bench: setup
 	$(BIN)/python bench/tokenizer_throughput.py

@@ -11,6 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from kobert_ops import paths
+from pipelines.core import ray_defaults
+
+# The Rays the tests start (local ones, the 3-node loopback cluster, `ray start` heads) take the settings a
+# kobert command gives its own Ray; the commands the tests run set them again (setdefault).
+ray_defaults.for_own_ray()
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
     """
     import ray
 
+    from pipelines.core import ray_defaults
     from pipelines.core.nodes import refuse_node_local
 
     started = False
@@ -67,6 +68,7 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
             cpus = os.cpu_count() or 1
             needed = (cluster.cpus_per_worker or max(1, cpus // cluster.num_workers)) * cluster.num_workers
             # one CPU beyond the workers' for Ray Data's read tasks (logical CPUs: oversubscribing is harmless)
+            ray_defaults.for_own_ray()
             ray.init(address="local", num_cpus=max(cpus, needed + 1), **quiet)
             started = True
         console.note_ray_logs()

@@ -349,6 +349,10 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         address = os.environ.get("RAY_ADDRESS")
         own = {} if address else {"address": "local", "num_cpus": (os.cpu_count() or 1) + TASK_CPUS}
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False, **console.ray_init_options()}
+        if not address:
+            from pipelines.core import ray_defaults
+
+            ray_defaults.for_own_ray()
         ray.init(**({"address": address} if address else own), include_dashboard=False, **quiet)
         console.note_ray_logs()
     try:
