@@ -229,18 +229,50 @@ def machine() -> dict:
 
     from kobert_ops.predictor import bf16_is_fast
 
-    model_name = ""
-    try:
-        model_name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model_name or platform.processor(),
+    info = cpuinfo()
+    return {"cpus": os.cpu_count(), "cpu_model": info.get("model name") or platform.processor(),
+            "cpu_family_model": f"family {info.get('cpu family', '?')} model {info.get('model', '?')}",
+            "matrix_units": matrix_units(set(info.get("flags", "").split())),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": bf16_is_fast("cpu"),
             "platform": platform.platform(), "python": platform.python_version(),
             "load_average_at_start": os.getloadavg()}
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (model name, cpu family, model, flags)."""
+    fields = {}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def matrix_units(flags: set[str]) -> str:
+    """What the CPU multiplies with, as the issue's CPUs differ: AMX tiles, AVX-512 bf16 + VNNI, or AVX2 only."""
+    if "amx_tile" in flags:
+        return "AMX (bf16, int8)"
+    if "avx512_bf16" in flags:
+        return "AVX-512 bf16 + VNNI" if "avx512_vnni" in flags else "AVX-512 bf16"
+    if "avx512_vnni" in flags:
+        return "AVX-512 VNNI"
+    return "AVX2 only" if "avx2" in flags else "no AVX2"
+
+
+def cpu_key(m: dict) -> str:
+    """The CPU a figure holds for: model name, family/model where recorded, matrix units."""
+    units = m.get("matrix_units") or ("bf16 units (AMX/AVX-512-bf16)" if m.get("bf16_units") else "no bf16 units")
+    family = f" {m['cpu_family_model']}" if m.get("cpu_family_model") else ""
+    return f"{m.get('cpu_model') or 'CPU'}{family}, {m.get('cpu_capability', '?')}, {units}"
+
+
 def describe(m: dict) -> str:
+    if m.get("matrix_units"):
+        return f"{m['cpus']} CPUs ({cpu_key(m)})"
     units = "bf16 units (AMX/AVX-512-bf16)" if m.get("bf16_units") else "no bf16 units"
     return f"{m['cpus']} CPUs ({m.get('cpu_model') or 'model not recorded'}, {m.get('cpu_capability', '?')}, {units})"
 
@@ -257,12 +289,18 @@ def write_results(results: dict) -> None:
         fresh = {(r["preset"], r["repeats"]) for r in results["scale"]["runs"]}
         kept = [r for r in merged["scale"]["runs"] if (r["preset"], r["repeats"]) not in fresh]
         results["scale"]["runs"] = sorted(kept + results["scale"]["runs"], key=lambda r: (r["preset"], r["repeats"]))
-    merged.update(results)
+    # the comparison is kept per CPU (a speed-up holds for its CPU only): a run replaces its own CPU's figures
+    by_cpu = merged.pop("compare_by_cpu", {})
+    if "compare" in merged:
+        by_cpu.setdefault(cpu_key(merged["compare"]["machine"]), merged.pop("compare"))
+    if "compare" in results:
+        by_cpu[cpu_key(results["compare"]["machine"])] = results.pop("compare")
+    merged.update(results, compare_by_cpu=by_cpu)
     path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     lines = ["# Labeling throughput", "", f"Written by `bench/label_throughput.py`; raw figures in `{path.name}`.", ""]
-    if "compare" in merged:
-        c = merged["compare"]
-        lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews)", "",
+    for key in sorted(by_cpu):
+        c = by_cpu[key]
+        lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews), {key}", "",
                   f"Measured {c['measured_at']} on {describe(c['machine'])}, load average at start "
                   f"{c['machine']['load_average_at_start'][0]:.1f}.", "",
                   "| | wall s (process start → exit) | rows/s | speed-up | peak RSS GiB | note |",
@@ -313,8 +351,9 @@ def main() -> None:
     if "compare" in parts:
         variants = dict(part.split("=", 1) for part in args.variants.split(";") if part)
         variants = {name.strip(): options.split() for name, options in variants.items()}
+        where = machine()  # before the runs: the load average at start says whether the cores were free
         write_results({"compare": {**compare(args.rows, label_args, variants), "measured_at": now,
-                                   "machine": machine()}})
+                                   "machine": where}})
     if "scale" in parts:
         runs = scale(args.presets.split(","), [int(r) for r in args.repeats.split(",")], label_args)
         write_results({"scale": {"runs": runs, "measured_at": now, "machine": machine()}})

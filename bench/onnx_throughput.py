@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from label_throughput import OUT, RESULTS, describe, machine, prepare_model  # noqa: E402  (bench/ is no package)
+from label_throughput import OUT, RESULTS, cpu_key, describe, machine, prepare_model  # noqa: E402  (bench/ is no package)
 
 
 def reviews(rows: int, offset: int = 0) -> list[str]:
@@ -113,26 +113,74 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
             "paths": results}
 
 
-def write_results(result: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "onnx_throughput.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    lines = ["# CPU paths: PyTorch vs ONNX Runtime", "",
-             f"Written by `bench/onnx_throughput.py`; raw figures in `onnx_throughput.json`. `{result['preset']}` "
-             f"preset (random encoder, decisive head), {result['rows']:,} real NSMC reviews "
+def with_ceiling(result: dict) -> dict:
+    """Each path's useful work (operations per review at the mean valid length, `gemm_ceiling`) against the
+    measured ceiling of its precision on this CPU (int8 for the int8 path, fp32 for the others; bf16 is not
+    measured and its path gets no fraction)."""
+    from gemm_ceiling import base_ops_per_review, ceilings
+
+    if result["preset"] != "base":
+        return result
+    result["gemm_ceiling_gops"] = ceilings(result["threads"])
+    per_review = base_ops_per_review(result["mean_tokens_per_review"])
+    result["ops_per_review_g"] = round(per_review / 1e9, 3)
+    for name, path in result["paths"].items():
+        path["gops"] = round(path["reviews_per_s"] * per_review / 1e9, 1)
+        precision = "int8" if "int8" in name else "fp32" if "fp32" in name else None
+        if precision:
+            ceiling = result["gemm_ceiling_gops"][precision]["gops"]
+            path["fraction_of_ceiling"] = round(path["gops"] / ceiling, 3)
+            path["ceiling_precision"] = precision
+    return result
+
+
+def section(result: dict) -> list[str]:
+    lines = [f"## {describe(result['machine'])}", "",
+             f"`{result['preset']}` preset (random encoder, decisive head), {result['rows']:,} real NSMC reviews "
              f"({result['mean_tokens_per_review']} tokens on average), length-sorted batches of "
              f"{result['batch_size']}, {result['threads']} threads, steady state (best of {result['repeats']} after a "
-             f"warm-up). Measured {result['measured_at']} on {describe(result['machine'])}, load average at start "
-             f"{result['machine']['load_average_at_start'][0]:.1f} (2 cores: above ~2.5 something else ran).", "",
-             "| path | reviews/s | vs torch fp32 | labels equal to torch fp32 | max probability difference |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {name} | {r['reviews_per_s']} | {r['vs_torch_fp32']}× | {r['label_agreement_vs_torch_fp32']:.2%} | "
-              f"{r['max_probability_difference']} |" for name, r in result["paths"].items()]
-    lines += ["", "torch fp32 and bf16-full run `kobert_ops.fused_bert` (oneDNN's fused kernels) on CPUs with bf16 "
-              "units, as `kobert label` does; ONNX runs the graph `kobert export` wrote. Agreement on a random "
-              "encoder is a floor for int8 (see the script's docstring); the export's own check (`export.json`) "
-              "is what a real model is judged by.", ""]
+             f"warm-up). Measured {result['measured_at']}, load average at start "
+             f"{result['machine']['load_average_at_start'][0]:.1f} (2 cores: above ~2.5 something else ran).", ""]
+    ceiling = result.get("gemm_ceiling_gops")
+    lines += ["| path | reviews/s | vs torch fp32 | labels equal to torch fp32 | max probability difference |"
+              + (" GOP/s | of its precision's ceiling |" if ceiling else ""),
+              "|---|---|---|---|---|" + ("---|---|" if ceiling else "")]
+    for name, r in result["paths"].items():
+        row = (f"| {name} | {r['reviews_per_s']} | {r['vs_torch_fp32']}× | {r['label_agreement_vs_torch_fp32']:.2%} | "
+               f"{r['max_probability_difference']} |")
+        if ceiling:
+            fraction = (f"{r['fraction_of_ceiling']:.0%} ({r['ceiling_precision']})" if "fraction_of_ceiling" in r
+                        else "not measured")
+            row += f" {r['gops']} | {fraction} |"
+        lines.append(row)
+    if ceiling:
+        lines += ["", f"Ceiling measured in the same run (`bench/gemm_ceiling.py`, ONNX Runtime, "
+                  f"{result['threads']} threads, best shape): int8 `MatMulInteger` {ceiling['int8']['gops']} GOP/s, "
+                  f"fp32 `MatMul` {ceiling['fp32']['gops']} GOP/s (by shape: int8 {ceiling['int8']['by_shape']}, "
+                  f"fp32 {ceiling['fp32']['by_shape']}). A path's GOP/s is its useful work: "
+                  f"{result['ops_per_review_g']} GOP per review (BERT-base's products at the mean valid length; "
+                  "padding, softmax and norms not counted)."]
+    return lines + [""]
+
+
+def write_results(result: dict) -> None:
+    """One section per CPU: a run replaces its own CPU's figures and keeps the others'."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "onnx_throughput.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    by_cpu = earlier.get("by_cpu") or ({cpu_key(earlier["machine"]): earlier} if "paths" in earlier else {})
+    by_cpu[cpu_key(result["machine"])] = result
+    path.write_text(json.dumps({"by_cpu": by_cpu}, indent=2, ensure_ascii=False) + "\n")
+    lines = ["# CPU paths: PyTorch vs ONNX Runtime", "",
+             "Written by `bench/onnx_throughput.py`; raw figures in `onnx_throughput.json`, one section per CPU "
+             "(a speed holds for its CPU only). torch fp32 and bf16-full run `kobert_ops.fused_bert` (oneDNN's "
+             "fused kernels) on CPUs with bf16 units, as `kobert label` does; ONNX runs the graph `kobert export` "
+             "wrote. Agreement on a random encoder is a floor for int8 (see the script's docstring); the export's "
+             "own check (`export.json`) is what a real model is judged by.", ""]
+    for key in sorted(by_cpu):
+        lines += section(by_cpu[key])
     (RESULTS / "onnx_throughput.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print("\n".join(section(result)))
 
 
 def main() -> None:
@@ -143,9 +191,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="rows per forward pass")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes per path (the best counts)")
     args = parser.parse_args()
+    where = machine()  # before the run: its load average says whether something else was running
     result = run(args.preset, args.rows, args.threads, args.batch_size, args.repeats)
-    result.update(measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=machine())
-    write_results(result)
+    result.update(measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=where)
+    write_results(with_ceiling(result))
 
 
 if __name__ == "__main__":
