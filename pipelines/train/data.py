@@ -51,11 +51,22 @@ def labels_beside(uri: str) -> list[str] | None:
     return None
 
 
-def labels_from_data(dataset, label_column: str) -> list[str]:
-    """Label names from the data: `label_name` per id when the data has it, else the ids themselves."""
-    has_names = "label_name" in dataset.schema().names
+def labels_from_data(uri: str, label_column: str) -> list[str]:
+    """Label names from the data: `label_name` per id when the data has it, else the ids themselves.
+
+    Read with pyarrow through fsspec (only the label columns, any URI): a Ray Data `groupby` would start
+    hash-aggregator actors, each its own Python process, to find a handful of distinct ids.
+    """
+    import fsspec
+    import pyarrow.dataset as pads
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    dataset = pads.dataset(path, filesystem=fs, format="parquet")
+    has_names = "label_name" in dataset.schema.names
     keys = [label_column, "label_name"] if has_names else [label_column]
-    rows = dataset.select_columns(keys).groupby(keys).count().take_all()
+    if label_column not in dataset.schema.names:
+        raise ValueError(f"{uri} has no column {label_column!r}; it has {dataset.schema.names} (see --label-column)")
+    rows = dataset.to_table(columns=keys).group_by(keys).aggregate([]).to_pylist()
     names: dict[int, str] = {}
     for row in rows:
         label_id = int(row[label_column])

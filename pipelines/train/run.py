@@ -27,9 +27,7 @@ def resolve_labels(job: TrainJob) -> list[str]:
         config = model_config(job.model.model)
         if any(a.endswith("ForSequenceClassification") for a in config.architectures or []):
             return [config.id2label[i] for i in sorted(config.id2label)]
-    import ray.data
-
-    return labels_from_data(ray.data.read_parquet(job.data.train), job.data.label_column)
+    return labels_from_data(job.data.train, job.data.label_column)
 
 
 def resolve_job(job: TrainJob) -> None:

@@ -100,17 +100,3 @@ def test_cli_trains_tiny_on_6k_reviews_and_evaluate_reports_accuracy(local_ray, 
     assert (tmp_path / "test-eval" / "confusion_matrix.png").is_file()
     for name in ("training_curves.png", "confusion_matrix.png", "report.md", "metrics.json"):
         assert (output / name).is_file(), name
-
-
-def test_label_names_come_from_the_data_when_nothing_else_names_them(local_ray):
-    import pandas as pd
-    import ray.data
-
-    from pipelines.train.data import labels_from_data
-
-    frame = pd.DataFrame({"text": list("abcdef"), "label": [2, 0, 1, 0, 2, 1],
-                          "label_name": ["긍정", "부정", "중립", "부정", "긍정", "중립"]})
-    assert labels_from_data(ray.data.from_pandas(frame), "label") == ["부정", "중립", "긍정"]
-    assert labels_from_data(ray.data.from_pandas(frame.drop(columns="label_name")), "label") == ["0", "1", "2"]
-    with pytest.raises(ValueError, match="0..K-1"):
-        labels_from_data(ray.data.from_pandas(frame.assign(label=frame["label"] + 1)), "label")
