@@ -59,7 +59,8 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
            "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
            "KOBERT_SHARED": str(root / "empty-shared"), "KOBERT_CACHE": str(root / "node-cache"),
-           "HF_HUB_OFFLINE": "1"}
+           "HF_HUB_OFFLINE": "1",
+           "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1"}  # on, as on a real cluster (conftest turns it off)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)  # the nodes (and so every job and worker) inherit the environment they start in
     cluster = None
@@ -72,7 +73,8 @@ def multinode(tmp_path_factory, nsmc_path, tokenizer_dir):
             s3.put_file(str(path), f"team/tokenizers/kobert/{path.name}")
         cluster = Cluster(initialize_head=True, head_node_args={
             "node_ip_address": "127.0.0.1", "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1",
-            "dashboard_port": free_ports(1)[0],  # not 8265: the session's other test head may hold it
+            # not 8265 nor the agent's 52365 (the job API's backend): another test's Ray may hold them
+            **dict(zip(("dashboard_port", "dashboard_agent_listen_port"), free_ports(2))),
             "object_store_memory": 200 * 1024 * 1024})
         workers = [add_worker(cluster) for _ in range(2)]
         cluster.wait_for_nodes()
@@ -221,16 +223,16 @@ def test_labeling_survives_a_lost_node_exactly_once(multinode, nsmc_path, tokeni
     from pipelines.init_model import InitModelConfig, init_model
 
     s3 = multinode.s3
-    reviews = pq.read_table(nsmc_path, columns=["review_id", "text"]).slice(0, 20_000)
-    with s3.open("team/corpus/reviews-20k.parquet", "wb") as handle:
+    reviews = pq.read_table(nsmc_path, columns=["review_id", "text"]).slice(0, 8_000)
+    with s3.open("team/corpus/reviews-8k.parquet", "wb") as handle:
         pq.write_table(reviews, handle)
     model = multinode.cwd / "small-model"  # random weights: labeling time, not quality, matters here
     init_model(InitModelConfig(output=str(model), preset="small", tokenizer=str(tokenizer_dir)))
     s3.put(str(model), "team/models/random-small", recursive=True)
     output = "team/labels/loss"
     job = start(multinode, "label", "--model", "s3://team/models/random-small", "--engine", "ray",
-                "--actors", "2", "--cpus-per-actor", "2", "--batch-size", "256", "--rows-per-file", "256",
-                "--input", "s3://team/corpus/reviews-20k.parquet", "--id-column", "review_id",
+                "--actors", "2", "--cpus-per-actor", "2", "--batch-size", "128", "--rows-per-file", "128",
+                "--input", "s3://team/corpus/reviews-8k.parquet", "--id-column", "review_id",
                 "--output", f"s3://{output}", "--no-progress")
 
     def some_batches_staged() -> bool:
