@@ -103,8 +103,14 @@ def test_missing_data_is_one_line_naming_the_option(tiny_model_dir, tmp_path, mi
     from tests.pipelines.label.helpers import KOBERT
 
     data = tmp_path / ("nowhere.parquet" if missing == "file" else "no-such-folder")
-    done = subprocess.run([*KOBERT, "evaluate", "--model", str(tiny_model_dir), "--data", str(data)],
-                          capture_output=True, text=True, timeout=120)
+    earlier = tmp_path / "test-eval"  # a good evaluation written there before
+    earlier.mkdir()
+    (earlier / "metrics.json").write_text('{"accuracy": 0.81}\n')
+    (earlier / "report.md").write_text("# earlier report\n")
+    before = {path.name: path.read_bytes() for path in earlier.iterdir()}
+    done = subprocess.run([*KOBERT, "evaluate", "--model", str(tiny_model_dir), "--data", str(data), "--output",
+                           str(earlier)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines() == [
         f"kobert evaluate: error: --data {data}: no such file or folder; give a Parquet file or a folder of them"]
+    assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before

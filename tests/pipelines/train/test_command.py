@@ -25,3 +25,15 @@ def test_a_missing_data_file_is_one_line_naming_the_option(tmp_path, option):
     assert done.stderr.strip().splitlines() == [
         f"kobert train: error: {option} {missing}: no such file or folder; give a Parquet file or a folder of them"]
     assert not (tmp_path / "run").exists()
+
+    earlier = tmp_path / "earlier-run"  # a good model trained there before, with --resume asked for
+    earlier.mkdir()
+    (earlier / "model.safetensors").write_bytes(b"earlier weights")
+    (earlier / "metrics.json").write_text('{"best_epoch": 2}\n')
+    before = {path.name: path.read_bytes() for path in earlier.iterdir()}
+    again = subprocess.run([*KOBERT, "train", "--model", "tiny", "--train", str(paths["--train"]), "--eval",
+                            str(paths["--eval"]), "--output", str(earlier), "--resume"],
+                           capture_output=True, text=True, timeout=120, env=environment)
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr[-2000:]
+    assert f"{option} {missing}: no such file or folder" in again.stderr
+    assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before
