@@ -21,11 +21,15 @@ def read_dataset(uri: str, columns: list[str]):
     import ray.data
 
     dataset = ray.data.read_parquet(uri)
-    names = dataset.schema().names
+    require_columns(uri, dataset.schema().names, columns)
+    return dataset.select_columns(columns)
+
+
+def require_columns(uri: str, names: list[str], columns: list[str]) -> None:
+    """Fail naming the columns `uri` lacks (of `columns`) and those it has."""
     missing = [column for column in columns if column not in names]
     if missing:
         raise ValueError(f"{uri} has no column(s) {missing}; it has {names} (see --text-column/--label-column)")
-    return dataset.select_columns(columns)
 
 
 def count_rows(uri: str, dataset) -> int:
@@ -62,10 +66,9 @@ def labels_from_data(uri: str, label_column: str) -> list[str]:
 
     fs, path = fsspec.core.url_to_fs(uri)
     dataset = pads.dataset(path, filesystem=fs, format="parquet")
+    require_columns(uri, dataset.schema.names, [label_column])
     has_names = "label_name" in dataset.schema.names
     keys = [label_column, "label_name"] if has_names else [label_column]
-    if label_column not in dataset.schema.names:
-        raise ValueError(f"{uri} has no column {label_column!r}; it has {dataset.schema.names} (see --label-column)")
     rows = dataset.to_table(columns=keys).group_by(keys).aggregate([]).to_pylist()
     names: dict[int, str] = {}
     for row in rows:
