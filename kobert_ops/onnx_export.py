@@ -12,6 +12,7 @@ eager attention yields a graph whose attention ONNX Runtime's BERT optimizer rec
 `SkipLayerNormalization`, `BiasGelu`, `EmbedLayerNormalization` fused). Traced through SDPA, or through the
 torch.export-based exporter in either attention, the same optimizer fuses layer norms and GELU but finds no
 attention at all. torch marks the tracer deprecated; torch is pinned, and `export.json` names the exporter.
+A BERT classifier's last layer is traced for `[CLS]` only (`kobert_ops.onnx_trace`; `export.json` "graph").
 
 The check labels real reviews with the export and with PyTorch fp32 on the same token ids: the share of equal
 labels and the largest probability difference go into `export.json`; below `MIN_AGREEMENT` of its precision
@@ -27,7 +28,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,10 +38,10 @@ import numpy as np
 from kobert_ops import hub
 from kobert_ops.cpu_path import weights_sha256
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
+from kobert_ops.onnx_trace import OPSET, trace
 
 log = logging.getLogger(__name__)
 
-OPSET = 17
 EXPORTER = "torch.onnx.export, TorchScript tracer (dynamo=False), eager attention"
 QUANTIZATIONS = (None, "int8")
 MIN_AGREEMENT = {"fp32": 0.999, "int8": 0.995}  # share of PyTorch fp32's labels the export must keep
@@ -113,7 +113,7 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
 
     precision = quantize or "fp32"
     staged.mkdir()
-    trace(torch_model, work / "traced.onnx")
+    graph = trace(torch_model, work / "traced.onnx")
     fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
     if quantize == "int8":
         quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
@@ -127,7 +127,8 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
     config["kobert_onnx"] = {"file": MODEL_FILE, "sha256": digest, "precision": precision}
     (staged / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     return {
-        "format": "onnx", "exporter": EXPORTER, "opset": OPSET, "versions": versions(), "precision": precision,
+        "format": "onnx", "exporter": EXPORTER, "opset": OPSET, "graph": graph, "versions": versions(),
+        "precision": precision,
         "inputs": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]},
         "outputs": {"logits": ["batch", len(labels_of(torch_model))]},
         "fusions": fusions, "quantization": quantization_record(quantize, staged / MODEL_FILE),
@@ -138,35 +139,6 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
 
 def write_report(folder: Path, report: dict) -> None:
     (folder / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-
-
-def trace(model, path: Path) -> None:
-    """Trace `(input_ids, attention_mask) -> logits` into ONNX with batch and sequence axes dynamic."""
-    import torch
-
-    class Logits(torch.nn.Module):  # the graph's one output: logits, not transformers' output object
-        def __init__(self, classifier) -> None:
-            super().__init__()
-            self.classifier = classifier
-
-        def forward(self, input_ids, attention_mask):
-            return self.classifier(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    # (2, 16) with one padded row: the mask path is traced for general masks, not an all-ones shortcut
-    input_ids = torch.full((2, 16), 5, dtype=torch.long)
-    attention_mask = torch.ones_like(input_ids)
-    attention_mask[1, 9:] = 0
-    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-               "logits": {0: "batch"}}
-    with torch.no_grad(), warnings.catch_warnings():
-        # Known and harmless here: the tracer's deprecation, transformers' padding branch on kv length (equal
-        # to the mask's own length in an encoder), aten::index with non-negative indices only.
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=".*aten::index.*")
-        torch.onnx.export(Logits(model).eval(), (input_ids, attention_mask), str(path), dynamo=False,
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
 
 
 def fuse(traced: Path, fused: Path, config) -> dict[str, int]:
