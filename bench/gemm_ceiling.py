@@ -12,7 +12,7 @@ and on a large square one, and keeps the best rate as the ceiling:
 - fp32: `MatMul`.
 
 One multiply-add counts as 2 operations. `bench/onnx_throughput.py` divides a path's reviews/s × operations
-per review by this ceiling. Imported by it; run alone, it prints its figures.
+per review (summed over the reviews' own lengths) by this ceiling. Imported by it; run alone, it prints its figures.
 """
 
 from __future__ import annotations
@@ -74,12 +74,22 @@ def ceilings(threads: int) -> dict:
     return result
 
 
-def base_ops_per_review(tokens: float, hidden: int = 768, intermediate: int = 3072, layers: int = 12) -> float:
-    """Operations (2 per multiply-add) of one BERT-base forward over `tokens` ids: the linear layers (Q, K, V,
-    output, two feed-forward) and attention's two products. Embeddings, softmax and norms are left out."""
-    linear = 2 * tokens * (4 * hidden * hidden + 2 * hidden * intermediate)
+def base_ops_per_review(tokens: float, hidden: int = 768, intermediate: int = 3072, layers: int = 12,
+                        cls_only_last_layer: bool = True) -> float:
+    """Operations (2 per multiply-add) of one BERT-base classifier forward over `tokens` ids: the linear layers
+    (Q, K, V, output, two feed-forward) and attention's two products. Embeddings, softmax and norms are left out.
+
+    `cls_only_last_layer`: the last layer as every labeling path here runs it (`kobert_ops.fused_bert`, the
+    graph of `kobert_ops.onnx_trace`): keys and values for every id, the query, output projection and
+    feed-forward for `[CLS]` only. These are the operations the path executes, so its fraction of the ceiling
+    is not flattered by work it skips."""
+    per_token_linear = 2 * (4 * hidden * hidden + 2 * hidden * intermediate)
     attention = 2 * 2 * tokens * tokens * hidden
-    return layers * (linear + attention)
+    full_layer = tokens * per_token_linear + attention
+    if not cls_only_last_layer:
+        return layers * full_layer
+    last = tokens * 2 * (2 * hidden * hidden) + per_token_linear - 2 * (2 * hidden * hidden) + 2 * 2 * tokens * hidden
+    return (layers - 1) * full_layer + last
 
 
 def main() -> None:

@@ -4,11 +4,14 @@
     python bench/label_throughput.py --parts scale --presets tiny,small --repeats 1,4
     python bench/label_throughput.py                              # both (the scale part takes long)
 
-`compare` times processes from start to exit on the same `base`-preset model and the same real reviews:
-the baseline (plain `transformers`: batches of 64 in input order, padded to the longest, fp32,
-`inference_mode`) and `kobert label` in each `--variants` entry (default: its default settings, and
-`--precision int8`; exit comes after `_SUCCESS` is written). The CPU model and whether it has bf16 units
-are recorded with every figure: `--precision auto` means bf16 on AMX CPUs and fp32 on AVX2-only ones.
+`compare` times processes from start to exit on the same `base`-preset model (random encoder, decisive head:
+`prepare_decisive`) and the same real reviews: the baseline (plain `transformers`: batches of 64 in input
+order, padded to the longest, fp32, `inference_mode`) and `kobert label` in each `--variants` entry (exit comes
+after `_SUCCESS` is written). The model folder holds its own int8 export (`kobert export --quantize int8
+--output MODEL/onnx-int8`, made once, its check passed), as a user who wants the fast CPU path has it:
+`default` is `kobert label`'s defaults (`--runtime auto`: that export where `kobert_ops.cpu_path` chooses it,
+else PyTorch), `torch` forces PyTorch at its automatic precision (bf16 on CPUs with bf16 units, fp32 else),
+`torch-int8` PyTorch's dynamic int8. The CPU model and its matrix units are recorded with every figure.
 `scale` runs `kobert label` over all NSMC reviews (repeats=1) and the corpus repeated (repeats=4: 2.6M rows,
 symlinks, no copy), recording rows/s and the peak resident memory of the whole process tree (driver, Ray
 services and workers; summed RSS, so shared object-store pages may count more than once).
@@ -40,6 +43,46 @@ def prepare_model(preset: str) -> Path:
     if not (model / "config.json").exists():
         subprocess.run([KOBERT, "init-model", "--preset", preset, "--output", str(model)], check=True)
     return model
+
+
+def spread_reviews(rows: int, offset: int = 0) -> list[str]:
+    """`rows` non-empty real reviews spread over the whole NSMC file (every k-th row), from `offset`."""
+    import pyarrow.parquet as pq
+
+    from kobert_ops import paths
+
+    texts = pq.read_table(paths.require(paths.nsmc_reviews(), "NSMC reviews", paths.NSMC_HELP), columns=["text"])
+    texts = [text for text in texts["text"].to_pylist() if text and text.strip()]
+    step = len(texts) // (rows * 3)
+    return texts[offset::step][:rows]
+
+
+def prepare_decisive(preset: str) -> Path:
+    """The random-weight preset with `tests.onnx_models.decisive_classifier`'s head, fitted on 300 reviews spread
+    over NSMC: its labels vary with the review as a trained model's do, so label agreement between paths means
+    something (a fresh head gives nearly every review one label)."""
+    model = OUT / "models" / f"{preset}-decisive"
+    if not (model / "config.json").exists():
+        sys.path.insert(0, str(ROOT))
+        from tests.onnx_models import decisive_classifier
+
+        decisive_classifier(prepare_model(preset), spread_reviews(300, offset=1), model)
+    return model
+
+
+def prepare_int8_export(model: Path) -> dict:
+    """`kobert export --quantize int8` into the model's own `onnx-int8/`, where `kobert label --runtime auto`
+    finds it (once; the export's check must pass, as for a user). Its record, and the export's wall time."""
+    export = model / "onnx-int8"
+    if not (export / "export.json").exists():
+        started = time.perf_counter()
+        subprocess.run([KOBERT, "export", "--model", str(model), "--format", "onnx", "--quantize", "int8",
+                        "--output", str(export)], check=True)
+        (OUT / f"{model.name}-export-seconds.txt").write_text(f"{time.perf_counter() - started:.1f}")
+    record = json.loads((export / "export.json").read_text())
+    seconds = OUT / f"{model.name}-export-seconds.txt"
+    return {"graph": record.get("graph"), "check": record["check"], "fusions": record["fusions"],
+            "wall_s": float(seconds.read_text()) if seconds.exists() else None}
 
 
 def prepare_sample(rows: int) -> Path:
@@ -165,7 +208,8 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
     """Baseline and `kobert label` (each variant: its own extra options), each a fresh process; every variant
     runs before and after the baseline so that load from other jobs on a shared machine shows as a spread
     instead of skewing the ratio one way."""
-    model, sample = prepare_model("base"), prepare_sample(rows)
+    model, sample = prepare_decisive("base"), prepare_sample(rows)
+    export = prepare_int8_export(model)  # in the model folder: what `--runtime auto` (the default) looks for
 
     def ours(name: str, extra: list[str]) -> dict:
         output = OUT / "labels" / f"compare-{name}"
@@ -190,7 +234,8 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
                          "speedup_end_to_end": round(baseline["wall_s"] / best["wall_s"], 2),
                          "speedup_end_to_end_slower_run": round(baseline["wall_s"] / worst["wall_s"], 2)}
     return {
-        "model": "base preset (random weights, 92M parameters)", "rows": rows,
+        "model": "base preset (random encoder, decisive head, 92M parameters)", "rows": rows,
+        "int8_export": export,
         "baseline": {**baseline, "rows_per_s": round(rows / baseline["wall_s"], 1), **inner},
         "kobert_label": results,
     }
@@ -343,7 +388,7 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,small", help="presets for the scale part")
     parser.add_argument("--repeats", default="1,4", help="corpus repeats for the scale part (4 → 2.6M rows)")
     parser.add_argument("--label-args", default="", help="extra `kobert label` options, space-separated")
-    parser.add_argument("--variants", default="default=;int8=--precision int8",
+    parser.add_argument("--variants", default="default=;torch=--runtime torch;torch-int8=--runtime torch --precision int8",
                         help="`kobert label` variants for the comparison: NAME=OPTIONS, separated by ';'")
     args = parser.parse_args()
     parts, label_args = args.parts.split(","), args.label_args.split()

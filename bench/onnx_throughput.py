@@ -1,17 +1,23 @@
 """Steady-state labeling speed of each CPU path on one model: PyTorch fp32 and bf16-full (what `kobert label`
-runs today) against ONNX Runtime fp32 and fused int8 (`kobert export`), with each path's label agreement.
+runs without an export) against ONNX Runtime fp32 and fused int8 (`kobert export`) and, when the `openvino`
+package is installed, OpenVINO on the same traced graph; with each path's label agreement and its fraction of
+the CPU's measured matrix-multiply ceiling.
 
-    PYTHONPATH=. .venv/bin/python bench/onnx_throughput.py --preset base --rows 500 --threads 2
+    PYTHONPATH=. .venv/bin/python bench/onnx_throughput.py --preset base --rows 3000 --threads 2
+    pip install openvino    # optional: adds the OpenVINO paths (not a project dependency: see docs/onnx.md)
 
-Steady state: the reviews are tokenized once; each path warms up on every 4th of them, then labels them `--repeats` times
-timed (the best run counts: on a shared 2-core machine the slower runs measure the neighbours), in
+Steady state: the reviews are tokenized once; each path warms up on every 4th of them, then labels them
+`--repeats` times timed (the best run counts: on a shared 2-core machine the slower runs measure the neighbours), in
 length-sorted batches of `--batch-size`, through the same `predict_encoded` the labeling actors call, with
-`--threads` intra-op threads. Not timed: process start, imports, model load, export.
+`--threads` intra-op threads. Not timed: process start, imports, model load, export. 3,000 reviews is the
+end-to-end criterion's input (`label_throughput.py --parts compare`); fewer pad more (the longest row of each
+length-sorted batch sets its width: 500 reviews padded 19% over their ids, 3,000 reviews 5%).
 
-The model is the random-weight preset with `tests.onnx_models.decisive_classifier`'s head: a fresh head gives
-every review one label, so agreement would read 100% whatever the path. On a random encoder int8 noise
-flips more labels than on a trained model (the reviews differ little in `[CLS]`): the int8 agreement here is a
-floor, not the trained model's figure. Results go to bench/results/onnx_throughput.json and .md.
+The model is the random-weight preset with `tests.onnx_models.decisive_classifier`'s head (`prepare_decisive`):
+a fresh head gives every review one label, so agreement would read 100% whatever the path. On a random encoder
+int8 noise flips more labels than on a trained model (the reviews differ little in `[CLS]`): the int8
+agreement here is a floor, not the trained model's figure. Results go to bench/results/onnx_throughput.json
+and .md, one section per CPU.
 """
 
 from __future__ import annotations
@@ -26,29 +32,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from label_throughput import OUT, RESULTS, cpu_key, describe, machine, prepare_model  # noqa: E402  (bench/ is no package)
+from label_throughput import (OUT, RESULTS, cpu_key, describe, machine, prepare_decisive,  # noqa: E402
+                              spread_reviews)
 
 
-def reviews(rows: int, offset: int = 0) -> list[str]:
-    """`rows` non-empty real reviews spread over the whole NSMC file (every k-th row), from `offset`."""
-    import pyarrow.parquet as pq
+def prepare(preset: str, check_texts: list[str], threads: int) -> dict[str, Path]:
+    """The decisive-head model, its fp32 and int8 exports, and (for OpenVINO) the traced graph before ONNX
+    Runtime's fusions, plain and dynamically quantized (built once under bench/out/)."""
+    from kobert_ops.model import load_classifier
+    from kobert_ops.onnx_export import export_onnx, quantize_int8
+    from kobert_ops.onnx_trace import trace
 
-    from kobert_ops import paths
-
-    texts = pq.read_table(paths.require(paths.nsmc_reviews(), "NSMC reviews", paths.NSMC_HELP), columns=["text"])
-    texts = [text for text in texts["text"].to_pylist() if text and text.strip()]
-    step = len(texts) // (rows * 3)
-    return texts[offset::step][:rows]
-
-
-def prepare(preset: str, head_texts: list[str], check_texts: list[str], threads: int) -> dict[str, Path]:
-    """The decisive-head model and its fp32 and int8 exports (built once under bench/out/)."""
-    from kobert_ops.onnx_export import export_onnx
-    from tests.onnx_models import decisive_classifier
-
-    torch_dir = OUT / "models" / f"{preset}-decisive"
-    if not (torch_dir / "config.json").exists():
-        decisive_classifier(prepare_model(preset), head_texts, torch_dir)
+    torch_dir = prepare_decisive(preset)
     folders = {"torch": torch_dir}
     for precision in ("fp32", "int8"):
         folder = OUT / "models" / f"{preset}-decisive-onnx-{precision}"
@@ -57,7 +52,64 @@ def prepare(preset: str, head_texts: list[str], check_texts: list[str], threads:
             export_onnx(torch_dir, folder, texts=check_texts, quantize=None if precision == "fp32" else "int8",
                         num_threads=threads, min_agreement=0)
         folders[precision] = folder
+    traced = OUT / "models" / f"{preset}-decisive-traced"
+    if not (traced / "int8.onnx").exists():
+        traced.mkdir(parents=True, exist_ok=True)
+        model = load_classifier(torch_dir).eval()
+        model.set_attn_implementation("eager")
+        trace(model, traced / "fp32.onnx")
+        quantize_int8(traced / "fp32.onnx", traced / "int8.onnx")
+    folders["traced"] = traced
     return folders
+
+
+class OpenVinoPredictor:
+    """OpenVINO's CPU runtime on a traced graph, with the batching and softmax of the ONNX predictor (whose
+    tokenizer and labels it borrows): what an OpenVINO engine in `kobert label` would run."""
+
+    def __init__(self, graph: Path, like, precision: str, threads: int, batch_size: int) -> None:
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+        if precision in ("f32", "bf16"):
+            config["INFERENCE_PRECISION_HINT"] = precision
+        self.compiled = ov.Core().compile_model(str(graph), "CPU", config)
+        self.request, self.like, self.batch_size = self.compiled.create_infer_request(), like, batch_size
+        self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+    def predict_encoded(self, input_ids, valid_length):
+        import numpy as np
+
+        from kobert_ops.onnx_predictor import softmax
+        from kobert_ops.predictor import Predictions, length_batches
+
+        valid_length = np.asarray(valid_length, dtype=np.int64)
+        probabilities = np.empty((len(valid_length), len(self.like.labels)), dtype=np.float32)
+        for rows, width in length_batches(valid_length, self.batch_size, True):
+            ids = np.ascontiguousarray(input_ids[rows, :width]).astype(np.int64)
+            mask = (np.arange(width)[None, :] < valid_length[rows][:, None]).astype(np.int64)
+            result = self.request.infer({"input_ids": ids, "attention_mask": mask})
+            probabilities[rows] = softmax(result[self.compiled.output(0)])
+        return Predictions.of(probabilities, np.array(self.like.labels, dtype=object))
+
+
+def openvino_installed() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cls_only(name: str, predictor, folders: dict[str, Path]) -> bool:
+    """Whether the path runs the last layer for `[CLS]` only: the fused PyTorch forward does, and so do the
+    graphs of `kobert_ops.onnx_trace` (the exports record it; the traced OpenVINO graphs come from it)."""
+    if name.startswith("torch"):
+        return predictor.fused is not None
+    if name.startswith("onnx"):
+        precision = "int8" if "int8" in name else "fp32"
+        return json.loads((folders[precision] / "export.json").read_text()).get("graph") == "cls-only last layer"
+    return True
 
 
 def measure(predictor, input_ids, valid_length, repeats: int) -> tuple[float, object]:
@@ -78,16 +130,25 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
     from kobert_ops.onnx_predictor import OnnxPredictor
     from kobert_ops.predictor import Predictor, bf16_is_fast
 
-    texts = reviews(rows + 600)
-    head_texts, check_texts, texts = texts[:300], texts[300:600], texts[600:]
-    folders = prepare(preset, head_texts, check_texts, threads)
+    texts = spread_reviews(rows + 300)
+    check_texts, texts = texts[:300], texts[300:]
+    folders = prepare(preset, check_texts, threads)
+    bf16 = bf16_is_fast("cpu")  # emulated elsewhere: hundreds of times slower, not worth timing
+    onnx = {precision: lambda p=precision: OnnxPredictor(folders[p], batch_size=batch_size, num_threads=threads)
+            for precision in ("fp32", "int8")}
     paths = {"torch fp32": lambda: Predictor(folders["torch"], device="cpu", precision="fp32",
                                              batch_size=batch_size, num_threads=threads),
-             "onnx fp32": lambda: OnnxPredictor(folders["fp32"], batch_size=batch_size, num_threads=threads),
-             "onnx int8 (fused)": lambda: OnnxPredictor(folders["int8"], batch_size=batch_size, num_threads=threads)}
-    if bf16_is_fast("cpu"):  # emulated elsewhere: hundreds of times slower, not worth timing
-        paths["torch bf16-full (kobert label's auto here)"] = lambda: Predictor(
-            folders["torch"], device="cpu", precision="bf16-full", batch_size=batch_size, num_threads=threads)
+             "onnx fp32": onnx["fp32"], "onnx int8 (fused)": onnx["int8"]}
+    if bf16:
+        paths["torch bf16-full"] = lambda: Predictor(folders["torch"], device="cpu", precision="bf16-full",
+                                                     batch_size=batch_size, num_threads=threads)
+    if openvino_installed():
+        like = onnx["fp32"]()
+        for name, graph, precision in [("openvino fp32", "fp32.onnx", "f32"), ("openvino bf16", "fp32.onnx", "bf16"),
+                                       ("openvino on the dynamic int8 graph", "int8.onnx", None)]:
+            if precision != "bf16" or bf16:
+                paths[name] = lambda g=graph, p=precision: OpenVinoPredictor(folders["traced"] / g, like, p, threads,
+                                                                            batch_size)
     results, reference = {}, None
     for name, build in paths.items():
         predictor = build()
@@ -99,34 +160,42 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
                          "label_agreement_vs_torch_fp32": round(float((predictions.label == reference.label).mean()), 4),
                          "max_probability_difference": round(float(np.abs(predictions.probabilities
                                                                           - reference.probabilities).max()), 5),
-                         "fused_forward": getattr(predictor, "fused", None) is not None}
+                         "fused_forward": getattr(predictor, "fused", None) is not None,
+                         "runs_in": getattr(predictor, "runs_in", None),
+                         "cls_only_last_layer": cls_only(name, predictor, folders)}
         print(name, results[name], flush=True)
         del predictor
     base = results["torch fp32"]["reviews_per_s"]
     for result in results.values():
         result["vs_torch_fp32"] = round(result["reviews_per_s"] / base, 2)
+    valid = np.asarray(encoded["valid_length"])
     return {"preset": preset, "rows": len(texts), "threads": threads, "batch_size": batch_size, "repeats": repeats,
-            "mean_tokens_per_review": round(float(np.mean(encoded["valid_length"])), 1),
+            "mean_tokens_per_review": round(float(valid.mean()), 1), "valid_lengths": valid.tolist(),
             "label_share_positive": round(float(reference.label.mean()), 3),
-            "export_records": {precision: json.loads((folders[precision] / "export.json").read_text())["fusions"]
-                               for precision in ("fp32", "int8")},
+            "export_records": {precision: {key: json.loads((folders[precision] / "export.json").read_text()).get(key)
+                                           for key in ("fusions", "graph")} for precision in ("fp32", "int8")},
             "paths": results}
 
 
+CEILING_PRECISION = {"torch fp32": "fp32", "onnx fp32": "fp32", "onnx int8 (fused)": "int8", "openvino fp32": "fp32"}
+
+
 def with_ceiling(result: dict) -> dict:
-    """Each path's useful work (operations per review at the mean valid length, `gemm_ceiling`) against the
-    measured ceiling of its precision on this CPU (int8 for the int8 path, fp32 for the others; bf16 is not
-    measured and its path gets no fraction)."""
+    """Each path's executed work (`gemm_ceiling.base_ops_per_review` summed over the reviews' own lengths: the
+    `[CLS]`-only last layer where the path runs one, padding not counted) against the measured ceiling of its
+    precision on this CPU (`CEILING_PRECISION`; bf16 is not measured and its paths get no fraction)."""
     from gemm_ceiling import base_ops_per_review, ceilings
 
+    lengths = result.pop("valid_lengths")
     if result["preset"] != "base":
         return result
     result["gemm_ceiling_gops"] = ceilings(result["threads"])
-    per_review = base_ops_per_review(result["mean_tokens_per_review"])
-    result["ops_per_review_g"] = round(per_review / 1e9, 3)
     for name, path in result["paths"].items():
+        cls_only = path.pop("cls_only_last_layer")
+        per_review = sum(base_ops_per_review(length, cls_only_last_layer=cls_only) for length in lengths) / len(lengths)
+        path["ops_per_review_g"] = round(per_review / 1e9, 3)
         path["gops"] = round(path["reviews_per_s"] * per_review / 1e9, 1)
-        precision = "int8" if "int8" in name else "fp32" if "fp32" in name else None
+        precision = CEILING_PRECISION.get(name)
         if precision:
             ceiling = result["gemm_ceiling_gops"][precision]["gops"]
             path["fraction_of_ceiling"] = round(path["gops"] / ceiling, 3)
@@ -146,6 +215,7 @@ def section(result: dict) -> list[str]:
               + (" GOP/s | of its precision's ceiling |" if ceiling else ""),
               "|---|---|---|---|---|" + ("---|---|" if ceiling else "")]
     for name, r in result["paths"].items():
+        name = f"{name} (runs in {r['runs_in']})" if r.get("runs_in") else name
         row = (f"| {name} | {r['reviews_per_s']} | {r['vs_torch_fp32']}× | {r['label_agreement_vs_torch_fp32']:.2%} | "
                f"{r['max_probability_difference']} |")
         if ceiling:
@@ -157,9 +227,10 @@ def section(result: dict) -> list[str]:
         lines += ["", f"Ceiling measured in the same run (`bench/gemm_ceiling.py`, ONNX Runtime, "
                   f"{result['threads']} threads, best shape): int8 `MatMulInteger` {ceiling['int8']['gops']} GOP/s, "
                   f"fp32 `MatMul` {ceiling['fp32']['gops']} GOP/s (by shape: int8 {ceiling['int8']['by_shape']}, "
-                  f"fp32 {ceiling['fp32']['by_shape']}). A path's GOP/s is its useful work: "
-                  f"{result['ops_per_review_g']} GOP per review (BERT-base's products at the mean valid length; "
-                  "padding, softmax and norms not counted)."]
+                  f"fp32 {ceiling['fp32']['by_shape']}). A path's GOP/s is the work it executes: "
+                  f"{next(iter(result['paths'].values()))['ops_per_review_g']} GOP per review (BERT-base's products "
+                  "over each review's own ids, the last layer for `[CLS]` only as every path here runs it; padding, "
+                  "softmax and norms not counted)."]
     return lines + [""]
 
 
@@ -171,12 +242,13 @@ def write_results(result: dict) -> None:
     by_cpu = earlier.get("by_cpu") or ({cpu_key(earlier["machine"]): earlier} if "paths" in earlier else {})
     by_cpu[cpu_key(result["machine"])] = result
     path.write_text(json.dumps({"by_cpu": by_cpu}, indent=2, ensure_ascii=False) + "\n")
-    lines = ["# CPU paths: PyTorch vs ONNX Runtime", "",
+    lines = ["# CPU paths: PyTorch vs ONNX Runtime vs OpenVINO", "",
              "Written by `bench/onnx_throughput.py`; raw figures in `onnx_throughput.json`, one section per CPU "
              "(a speed holds for its CPU only). torch fp32 and bf16-full run `kobert_ops.fused_bert` (oneDNN's "
-             "fused kernels) on CPUs with bf16 units, as `kobert label` does; ONNX runs the graph `kobert export` "
-             "wrote. Agreement on a random encoder is a floor for int8 (see the script's docstring); the export's "
-             "own check (`export.json`) is what a real model is judged by.", ""]
+             "fused kernels) where oneDNN is present, as `kobert label` does; ONNX runs the graph `kobert export` "
+             "wrote; OpenVINO (when installed) runs the same traced graph before ONNX Runtime's fusions (OpenVINO "
+             "reads no ONNX Runtime contrib operators). Agreement on a random encoder is a floor for int8 (see the "
+             "script's docstring); the export's own check (`export.json`) is what a real model is judged by.", ""]
     for key in sorted(by_cpu):
         lines += section(by_cpu[key])
     (RESULTS / "onnx_throughput.md").write_text("\n".join(lines))
@@ -186,7 +258,7 @@ def write_results(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="base", choices=["tiny", "small", "base"])
-    parser.add_argument("--rows", type=int, default=500, help="real reviews timed")
+    parser.add_argument("--rows", type=int, default=3000, help="real reviews timed")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every path")
     parser.add_argument("--batch-size", type=int, default=64, help="rows per forward pass")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes per path (the best counts)")

@@ -84,3 +84,52 @@ def _find_export(model: str, directory: Path) -> Path | None:
     except (OSError, model_store.ModelChangedError):  # FileNotFoundError: the folder has no onnx-int8/
         return None
     return fetched if (Path(fetched) / "model.onnx").is_file() else None
+
+
+def load_predictor(model: str, runtime: str = "auto", device: str = "auto", precision: str = "auto",
+                   batch_size: int = 128, max_length: int = 128, threads: int | None = None,
+                   tokenizer: str | None = None, auto_bf16: str = "bf16"):
+    """The predictor `runtime` asks for on this machine, and the path it runs (`runtime`, `device`,
+    `precision`, `why`): what `kobert label`'s actors and `kobert evaluate` both run.
+
+    `onnx`, or `auto` on an export folder: the export on ONNX Runtime. `auto` on a PyTorch folder: its own
+    `onnx-int8/` export where `int8_export_for` says so, else PyTorch (`auto_bf16`: the bf16 flavour
+    `--precision auto` takes where bf16 is fast). `torch`: PyTorch.
+
+    Raises:
+        ValueError: a runtime that does not fit the folder, or a device or precision the export cannot give.
+    """
+    from kobert_ops import hub
+    from kobert_ops.onnx_predictor import check_runtime
+    from kobert_ops.predictor import Predictor, resolve_device
+
+    chosen = check_runtime(model, runtime, resolve=True)
+    export, why = None, ""
+    if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
+        export, why = int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES),
+                                      resolve_device(device), precision)
+    if chosen == "onnx" or export is not None:
+        predictor = _onnx_predictor(str(export or model), device, precision, batch_size, max_length, threads,
+                                    None if export else tokenizer)
+        if export is None:
+            why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
+        return predictor, {"runtime": "onnx", "device": "cpu", "precision": predictor.precision, "why": why}
+    predictor = Predictor(model, device=device, precision=precision, batch_size=batch_size, max_length=max_length,
+                          num_threads=threads, tokenizer=tokenizer, auto_bf16=auto_bf16)
+    return predictor, {"runtime": "torch", "device": predictor.device, "precision": predictor.precision,
+                       "why": predictor.reason}
+
+
+def _onnx_predictor(model: str, device: str, precision: str, batch_size: int, max_length: int,
+                    threads: int | None, tokenizer: str | None):
+    """An `OnnxPredictor`; refuses a device or precision the export cannot give."""
+    from kobert_ops.onnx_predictor import OnnxPredictor
+
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"--runtime onnx runs on CPU (ONNX Runtime's CPU provider), not --device {device}")
+    predictor = OnnxPredictor(model, batch_size=batch_size, max_length=max_length, num_threads=threads,
+                              tokenizer=tokenizer)
+    if precision not in ("auto", predictor.precision):
+        raise ValueError(f"{model} is a {predictor.precision} ONNX export: --precision {precision} does not apply "
+                         f"(export again with --quantize int8 for int8, or pass --precision auto)")
+    return predictor

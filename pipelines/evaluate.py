@@ -2,8 +2,9 @@
 
     kobert evaluate --model runs/nsmc-tiny --data data/nsmc/test.parquet --output runs/nsmc-tiny/test-eval
 
-Reads the data in record batches (any size fits), predicts with `kobert_ops.Predictor` (length-sorted
-batches, bf16 where fast) and accumulates one confusion matrix. Labels may be ids or names; names are
+Reads the data in record batches (any size fits), predicts with the path `kobert label` would take
+(`kobert_ops.cpu_path.load_predictor`: PyTorch with length-sorted batches, bf16 where fast, or an ONNX
+export) and accumulates one confusion matrix; `path` in the metrics says which ran and why. Labels may be ids or names; names are
 mapped through the model's own `label2id`, so a checkpoint and its data cannot silently disagree.
 """
 
@@ -37,6 +38,10 @@ class EvaluateConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units, else fp32; int8: dynamic int8 quantization (CPU)", "choices": ["auto", "bf16", "fp32", "int8"]})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
+    runtime: str = field(default="auto", metadata={
+        "help": "torch, onnx (a `kobert export` folder on ONNX Runtime, CPU) or auto: onnx for an export folder, the "
+                "model folder's own checked onnx-int8/ export where it is this CPU's fast path, else torch",
+        "choices": ["auto", "torch", "onnx"]})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = evaluate(dataclass_from_args(EvaluateConfig, args))
     line = {key: metrics[key] for key in ("accuracy", "macro_f1", "n")}
-    line.update(per_class=metrics["per_class"], labels=metrics["labels"])
+    line.update(per_class=metrics["per_class"], labels=metrics["labels"], path=metrics["path"])
     print(json.dumps(line, ensure_ascii=False))
     return 0
 
@@ -86,14 +91,14 @@ def label_ids(values: np.ndarray, label2id: dict[str, int], num_labels: int) -> 
 
 def evaluate(config: EvaluateConfig) -> dict:
     """Metrics of the model on the data (and the report, when `output` is set)."""
+    from kobert_ops.cpu_path import load_predictor
     from kobert_ops.metrics import metrics_from_confusion, confusion_matrix
-    from kobert_ops.predictor import Predictor
     from kobert_ops.report import write_evaluation_report
     from pipelines.core.storage import require_data
 
     require_data("--data", config.data)
-    predictor = Predictor(config.model, device=config.device, precision=config.precision,
-                          batch_size=config.batch_size, max_length=config.max_length, tokenizer=config.tokenizer)
+    predictor, path = load_predictor(config.model, config.runtime, config.device, config.precision,
+                                     config.batch_size, config.max_length, tokenizer=config.tokenizer)
     label2id = {name: idx for idx, name in enumerate(predictor.labels)}
     num_labels = len(predictor.labels)
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
@@ -108,7 +113,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         predictions = predictor.predict([t for t, k in zip(texts, keep) if k])
         matrix += confusion_matrix(label_ids(labels[keep], label2id, num_labels), predictions.label, num_labels)
     metrics = metrics_from_confusion(matrix, predictor.labels)
-    metrics.update(model=config.model, data=config.data, skipped_empty_text=skipped)
+    metrics.update(model=config.model, data=config.data, skipped_empty_text=skipped, path=path)
     if config.output:
         from pipelines.core.storage import staged_output
 

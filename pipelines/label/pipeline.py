@@ -196,8 +196,10 @@ def _run_label(config: LabelConfig) -> RunResult:
         reported = stage_report(output, run_id, config, model["model_version"], stats, labeled - checked)
         committed = output.committed_paths(run_id, stats.labeled_files, stats.rejected_files,
                                            output.staged_reports(run_id) if reported else [])
+        first_batch = stats.first_batch_at and round(stats.first_batch_at - _process_start(), 3)
         run = run_entry(run_id, now, engine, model, files, stats, committed,
-                        {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3)})
+                        {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3),
+                         "first_batch_since_process_start_s": first_batch})
         extend = config.incremental and previous is not None
         manifest = Manifest(output=config.output, model={k: v for k, v in model.items() if k != "directory"},
                             columns=columns, runs=(previous.runs if extend else []) + [run],

@@ -46,28 +46,13 @@ class LabelPredictor:
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
                  max_length: int = 128, threads: int = 0, runtime: str = "auto") -> None:
-        from kobert_ops.onnx_predictor import check_runtime
+        from kobert_ops.cpu_path import load_predictor
 
         threads = threads or reserved_threads()
-        chosen = check_runtime(model, runtime, resolve=True)
-        export, why = None, ""
-        if chosen == "torch" and runtime == "auto":  # the model's own int8 export, where it is the fast path
-            export, why = _own_int8_export(model, device, precision)
-        if chosen == "onnx" or export is not None:
-            self.predictor = _onnx_predictor(str(export or model), device, precision, forward_batch_size, max_length,
-                                             threads)
-            if export is None:
-                why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
-            self.path = {"runtime": "onnx", "device": "cpu", "precision": self.predictor.precision, "why": why}
-        else:
-            from kobert_ops.predictor import Predictor
-
-            self.predictor = Predictor(model, device=device, precision=precision, batch_size=forward_batch_size,
-                                       max_length=max_length, num_threads=threads, auto_bf16="bf16-full")
-            if self.predictor.fused is None:  # the fused CPU forward does this itself
-                _first_token_only_in_last_layer(self.predictor.model)
-            self.path = {"runtime": "torch", "device": self.predictor.device, "precision": self.predictor.precision,
-                         "why": self.predictor.reason}
+        self.predictor, self.path = load_predictor(model, runtime, device, precision, forward_batch_size,
+                                                   max_length, threads, auto_bf16="bf16-full")
+        if self.path["runtime"] == "torch" and self.predictor.fused is None:  # the fused CPU forward does this
+            _first_token_only_in_last_layer(self.predictor.model)
         self.labeled_by = pa.array([worker_identity(threads, self.path)], pa.string())
         self.pad_id = self.predictor.tokenizer.pad_token_id
         self.num_labels = len(self.predictor.labels)
@@ -94,32 +79,6 @@ class LabelPredictor:
                 .append_column(SCORE, pa.array(score))
                 .append_column(PROBABILITIES, pa.FixedSizeListArray.from_arrays(flat, self.num_labels))
                 .append_column(LABELED_BY, labeled_by))
-
-
-def _own_int8_export(model: str, device: str, precision: str):
-    """(export folder, why) when `--runtime auto` should label with the model's `onnx-int8/` export here."""
-    from kobert_ops import hub
-    from kobert_ops.cpu_path import int8_export_for
-    from kobert_ops.predictor import resolve_device
-
-    if precision != "auto" or device not in ("auto", "cpu"):
-        return None, ""  # forced: PyTorch's, checked by the Predictor
-    return int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES), resolve_device(device),
-                           precision)
-
-
-def _onnx_predictor(model: str, device: str, precision: str, forward_batch_size: int, max_length: int,
-                    threads: int):
-    """An `OnnxPredictor` for the actor; refuses a device or precision the export cannot give."""
-    from kobert_ops.onnx_predictor import OnnxPredictor
-
-    if device not in ("auto", "cpu"):
-        raise ValueError(f"--runtime onnx runs on CPU (ONNX Runtime's CPU provider), not --device {device}")
-    predictor = OnnxPredictor(model, batch_size=forward_batch_size, max_length=max_length, num_threads=threads)
-    if precision not in ("auto", predictor.precision):
-        raise ValueError(f"{model} is a {predictor.precision} ONNX export: --precision {precision} does not apply "
-                         f"(export again with --quantize int8 for int8, or pass --precision auto)")
-    return predictor
 
 
 def _release_freed_memory() -> None:

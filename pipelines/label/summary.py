@@ -26,6 +26,7 @@ class RunStats:
     labeled_files: list[str] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    first_batch_at: float | None = None  # when the first labeled batch was written: a scheduled job's start-up
     _bar: object = field(default=None, repr=False)
 
     @property
@@ -34,6 +35,8 @@ class RunStats:
 
     def add(self, summary: pa.Table) -> None:
         """Fold in summary rows (`write.SUMMARY_SCHEMA`)."""
+        if self.first_batch_at is None and summary.num_rows:
+            self.first_batch_at = time.time()
         for row in summary.to_pylist():
             self.labeled += row["rows_labeled"]
             self.rejected += row["rows_rejected"]

@@ -114,3 +114,44 @@ def test_missing_data_is_one_line_naming_the_option(tiny_model_dir, tmp_path, mi
     assert done.stderr.strip().splitlines() == [
         f"kobert evaluate: error: --data {data}: no such file or folder; give a Parquet file or a folder of them"]
     assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_model_dir, real_reviews) -> dict:
+    """The tiny model with a head whose labels vary by review (tests/onnx_models.py), and its fp32 export."""
+    from kobert_ops.onnx_export import export_onnx
+    from tests.onnx_models import decisive_classifier
+
+    texts = [text for text in real_reviews if text and text.strip()]
+    root = tmp_path_factory.mktemp("evaluate-onnx")
+    torch_dir = decisive_classifier(tiny_model_dir, texts[:300], root / "torch")
+    export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
+    return {"torch": torch_dir, "onnx": root / "onnx"}
+
+
+def test_an_onnx_export_evaluates_like_its_pytorch_model(exported, labelled, capsys):
+    """`kobert evaluate --runtime onnx` (issue 14): the same confusion matrix as PyTorch fp32 on the source model,
+    and the JSON line says which path ran."""
+    path, _, _ = labelled
+    lines = {}
+    for name, extra in [("torch", ["--runtime", "torch", "--precision", "fp32"]), ("onnx", ["--runtime", "onnx"]),
+                        ("auto", [])]:
+        model = exported["torch" if name == "torch" else "onnx"]
+        assert main(["evaluate", "--model", str(model), "--data", str(path), "--text-column", "review", *extra]) == 0
+        lines[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert lines["torch"]["path"]["runtime"] == "torch" and lines["torch"]["path"]["precision"] == "fp32"
+    assert lines["onnx"]["path"] == {"runtime": "onnx", "device": "cpu", "precision": "fp32", "why": "--runtime onnx"}
+    assert lines["auto"]["path"]["runtime"] == "onnx" and "ONNX export" in lines["auto"]["path"]["why"]
+    recall = [lines["torch"]["per_class"][name]["recall"] for name in ("부정", "긍정")]
+    assert 0.05 < recall[0] < 0.95 and 0.05 < recall[1] < 0.95  # both labels predicted: agreement is no given
+    for name in ("onnx", "auto"):
+        assert lines[name]["accuracy"] == lines["torch"]["accuracy"]
+        assert lines[name]["per_class"] == lines["torch"]["per_class"]
+
+
+def test_a_runtime_that_does_not_fit_the_folder_is_one_line_exit_2(exported, labelled, capsys):
+    path, _, _ = labelled
+    code = main(["evaluate", "--model", str(exported["onnx"]), "--data", str(path), "--text-column", "review",
+                 "--runtime", "torch"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(": label it with --runtime onnx")
