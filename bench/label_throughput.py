@@ -339,7 +339,8 @@ def write_results(results: dict) -> None:
     if "compare" in merged:
         by_cpu.setdefault(cpu_key(merged["compare"]["machine"]), merged.pop("compare"))
     if "compare" in results:
-        by_cpu[cpu_key(results["compare"]["machine"])] = results.pop("compare")
+        key = cpu_key(results["compare"]["machine"])  # (before the pop: an assignment evaluates its value first)
+        by_cpu[key] = results.pop("compare")
     merged.update(results, compare_by_cpu=by_cpu)
     path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     lines = ["# Labeling throughput", "", f"Written by `bench/label_throughput.py`; raw figures in `{path.name}`.", ""]

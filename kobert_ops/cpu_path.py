@@ -37,9 +37,38 @@ def weights_sha256(directory: str | Path) -> str:
 
 
 def has_amx() -> bool:
+    """AMX tiles on this CPU, from the kernel's CPU flags (Linux), else from torch: importing torch costs a
+    second or more of start-up that the ONNX path does not otherwise need."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
     import torch
 
     return bool(torch.cpu._is_amx_tile_supported())
+
+
+def gpu_device_files() -> bool:
+    """Whether this machine shows a GPU's device files (NVIDIA's, or ROCm's `/dev/kfd`). Without them torch
+    sees no GPU either, so `--device auto` is the CPU, known without importing torch."""
+    return any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd"))
+
+
+def may_use_export(model: str, runtime: str, precision: str, device: str) -> bool:
+    """Cheaply, before anything is loaded: whether a run will likely label with an ONNX export (a local export
+    folder, or a local model folder holding `onnx-int8/` on a CPU without AMX), so that a driver can warm up
+    ONNX Runtime instead of importing torch and transformers. A guess only: the real choice is
+    `load_predictor`'s."""
+    folder = Path(model).expanduser()
+    if runtime == "torch" or not folder.is_dir():
+        return False
+    if (folder / "model.onnx").is_file():
+        return True
+    return (runtime == "auto" and precision == "auto" and (device == "cpu" or device == "auto" and not gpu_device_files())
+            and (folder / INT8_EXPORT / "model.onnx").is_file() and not has_amx())
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
@@ -107,7 +136,8 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
     export, why = None, ""
     if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
         export, why = int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES),
-                                      resolve_device(device), precision)
+                                      "cpu" if device == "cpu" or not gpu_device_files() else resolve_device(device),
+                                      precision)
     if chosen == "onnx" or export is not None:
         predictor = _onnx_predictor(str(export or model), device, precision, batch_size, max_length, threads,
                                     None if export else tokenizer)

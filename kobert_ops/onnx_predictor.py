@@ -19,8 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
+from types import SimpleNamespace
+
 from kobert_ops import hub
-from kobert_ops.model import check_vocabulary, load_config
+from kobert_ops.model import check_vocabulary
 from kobert_ops.predictor import Predictions, length_batches
 from kobert_ops.tokenizer import load_tokenizer
 
@@ -56,6 +58,16 @@ def check_runtime(model: str | os.PathLike, runtime: str, resolve: bool = False)
         raise ValueError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
                          f"`kobert export --format onnx --model {model} --output FOLDER`")
     return "onnx" if onnx else "torch"
+
+
+def export_config(directory: Path) -> SimpleNamespace:
+    """What the predictor needs of an export's `config.json` (vocabulary size, model type, label names in id
+    order), read as JSON: transformers' `AutoConfig` would import torch and transformers, seconds of a scheduled
+    job's start-up that an ONNX Runtime run has no other use for."""
+    config = json.loads((directory / "config.json").read_text())
+    id2label = config.get("id2label") or {}
+    return SimpleNamespace(vocab_size=int(config["vocab_size"]), model_type=config.get("model_type", "?"),
+                           labels=[id2label[key] for key in sorted(id2label, key=int)])
 
 
 def session_options(num_threads: int | None):
@@ -107,9 +119,9 @@ class OnnxPredictor:
         self.sort_by_length = sort_by_length
         self.num_threads = num_threads
         self.tokenizer = load_tokenizer(tokenizer or directory)
-        config = load_config(directory)
+        config = export_config(directory)
         check_vocabulary(config, self.tokenizer, str(model), str(tokenizer or model))
-        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.labels = config.labels
         export_path = directory / EXPORT_FILE
         export = json.loads(export_path.read_text()) if export_path.exists() else {}
         self.precision = export.get("precision", "fp32")

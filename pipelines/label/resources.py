@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 TASK_CPUS = 1  # CPUs kept free for the read/validate and write tasks
 
@@ -68,23 +69,21 @@ def worker_identity(threads: int, path: dict | None = None) -> str:
     path (runtime, device, precision, why) it runs (`"local"` and no CPUs outside a Ray worker). The write
     stage counts labeled rows per key."""
     node_id, actor_id = "local", "local"
-    try:
+    if "ray" in sys.modules:  # imported wherever Ray runs; the local engine does not pay for its import here
         import ray
 
         if ray.is_initialized():
             context = ray.get_runtime_context()
             node_id, actor_id = context.get_node_id(), context.get_actor_id() or "driver"
-    except ImportError:
-        pass
     return json.dumps({"node_id": node_id, "actor_id": actor_id, "cpus": _assigned_cpus(), "threads": threads,
                        **({"path": path} if path else {})}, sort_keys=True)
 
 
 def _assigned_cpus() -> float | None:
-    try:
-        import ray
-    except ImportError:
+    if "ray" not in sys.modules:  # no Ray in this process (the local engine): nothing assigned
         return None
+    import ray
+
     if not ray.is_initialized():
         return None
     context = ray.get_runtime_context()
