@@ -357,10 +357,13 @@ def write_results(results: dict) -> None:
                   f"**{run['speedup_end_to_end']}×** ({run['speedup_end_to_end_slower_run']}× slower run) | "
                   f"{run['peak_rss_gib']} | until `_SUCCESS`; runs before/after the baseline: {run['runs_wall_s']} s; "
                   f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
-        lines += ["", "Both processes load the same model. `default` is `--precision auto`: bf16 weights on CPUs with "
-                  "bf16 units, fp32 elsewhere; `int8` quantizes the linear layers. Rows whose two probabilities lie "
-                  "within the precision's error of each other may get the other label (random weights put many "
-                  "rows there; a trained model few).", ""]
+        lines += ["", "Both processes load the same model. Since 2026-12-06 the model folder holds its own checked "
+                  "`onnx-int8/` export: `default` is `kobert label`'s defaults (`--runtime auto`: that export on a "
+                  "CPU without AMX, else PyTorch), `torch` PyTorch at `--precision auto` (bf16 weights on CPUs with "
+                  "bf16 units, fp32 elsewhere), `torch-int8` PyTorch's dynamic int8 (earlier figures: `default` was "
+                  "PyTorch at `--precision auto`, `int8` its dynamic int8). Rows whose two probabilities lie within "
+                  "the precision's error of each other may get the other label (random weights put many rows there; "
+                  "a trained model few).", ""]
     if "scale" in merged:
         s = merged["scale"]
         lines += ["## At scale (`kobert label`, Ray engine)", "",
