@@ -36,3 +36,14 @@ def decisive_classifier(model_dir: Path, texts: Sequence[str], output: Path, spr
         model.classifier.bias.copy_(torch.tensor([offset, -offset]))
     save_classifier(model, tokenizer, output)
     return output
+
+
+def decisive_with_fp32_export(model_dir: Path, reviews: Sequence[str | None], root: Path) -> dict[str, Path]:
+    """`decisive_classifier` of `model_dir` (head fitted on 300 real reviews) in `root/torch`, and its checked
+    fp32 export (300 other reviews) in `root/onnx`: a model and its export whose labels vary by review."""
+    from kobert_ops.onnx_export import export_onnx
+
+    texts = [text for text in reviews if text and text.strip()]
+    torch_dir = decisive_classifier(model_dir, texts[:300], root / "torch")
+    export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
+    return {"torch": torch_dir, "onnx": root / "onnx"}

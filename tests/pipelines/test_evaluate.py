@@ -119,14 +119,9 @@ def test_missing_data_is_one_line_naming_the_option(tiny_model_dir, tmp_path, mi
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_model_dir, real_reviews) -> dict:
     """The tiny model with a head whose labels vary by review (tests/onnx_models.py), and its fp32 export."""
-    from kobert_ops.onnx_export import export_onnx
-    from tests.onnx_models import decisive_classifier
+    from tests.onnx_models import decisive_with_fp32_export
 
-    texts = [text for text in real_reviews if text and text.strip()]
-    root = tmp_path_factory.mktemp("evaluate-onnx")
-    torch_dir = decisive_classifier(tiny_model_dir, texts[:300], root / "torch")
-    export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
-    return {"torch": torch_dir, "onnx": root / "onnx"}
+    return decisive_with_fp32_export(tiny_model_dir, real_reviews, tmp_path_factory.mktemp("evaluate-onnx"))
 
 
 def test_an_onnx_export_evaluates_like_its_pytorch_model(exported, labelled, capsys):

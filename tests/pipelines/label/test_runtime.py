@@ -12,19 +12,14 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from kobert_ops.onnx_export import export_onnx
 from pipelines.cli import main
-from tests.onnx_models import decisive_classifier
+from tests.onnx_models import decisive_with_fp32_export
 from tests.pipelines.label.helpers import assert_exactly_once
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tiny_model_dir, real_reviews) -> dict:
-    texts = [text for text in real_reviews if text and text.strip()]
-    root = tmp_path_factory.mktemp("runtime")
-    torch_dir = decisive_classifier(tiny_model_dir, texts[:300], root / "torch")
-    export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
-    return {"torch": torch_dir, "onnx": root / "onnx"}
+    return decisive_with_fp32_export(tiny_model_dir, real_reviews, tmp_path_factory.mktemp("runtime"))
 
 
 def label(model, source, output, *extra) -> int:
