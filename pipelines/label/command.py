@@ -62,9 +62,17 @@ def label(config: LabelConfig) -> int:
         print(redact(summary))
         if console.logs_line():
             print(console.logs_line())
+    if result.labels_table is not None:
+        print(labels_table_line(result.labels_table))
     if result.delta is not None:
         print(delta_line(result.delta))
     return 0
+
+
+def labels_table_line(commit) -> str:
+    done = (f"committed run {commit.sequence} ({commit.added} file(s) added, {commit.removed} removed)"
+            if commit.committed else f"up to date (run {commit.sequence})")
+    return f"  delta log of {commit.table}: {done}, version {commit.version}"
 
 
 def delta_line(sync) -> str:

@@ -1,7 +1,9 @@
-"""Optional Delta Lake sink: the labeled rows of every committed run, in a Delta table, each run one ACID commit.
+"""Optional Delta Lake copy (`--delta-table PATH`): the labeled rows of every committed run, copied into a
+Delta table elsewhere (another bucket, a catalog's location), each run one ACID commit.
 
-Warehouses that read Delta (Databricks, Spark, Trino, DuckDB, Polars) get appends that are atomic and never
-half-visible. The Parquet output stays the source of truth: after `_SUCCESS` is written, the table is brought
+`OUTPUT/labels/` is itself a Delta table of the files a run wrote, with no copy (pipelines/label/delta_labels.py);
+this copy is for a table that must live somewhere else. The Parquet output stays the source of truth: after
+`_SUCCESS` is written, the table is brought
 in line with it: every run the manifest lists and the table lacks is appended, oldest first. Each commit
 carries the run id in its metadata (`kobert.run_id`), so a run is appended once however often this is
 repeated, and a crash between `_SUCCESS` and the append is repaired by the next run on the same output (even an

@@ -23,11 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.pipelines.label.conftest import messy_rows
-from tests.pipelines.label.helpers import KOBERT
+from tests.pipelines.label.helpers import KOBERT, as_hive, day, labelable
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "labeling.md"
-GENRES = ["드라마", "", None, "코미디", "SF/판타지=1%"]
 # The `kobert` command with its commit slowed after the first file it moves into place: a driver caught
 # mid-commit, for the test to SIGKILL. Nothing else differs from the console script.
 PAUSED_COMMIT = """
@@ -82,20 +80,6 @@ def read_with_every_reader(output: Path, spark) -> dict[str, Counter]:
         exec(compile(code, f"docs/labeling.md ({name})", "exec"), scope)
         seen[name] = pairs(name, scope["labels"])
     return seen
-
-
-def labelable(*tables: pa.Table) -> Counter:
-    """(review_id, genre) of the rows that must be labeled, worked out from the input alone."""
-    rows = [row for table in tables for row in table.to_pylist()]
-    return Counter((row["review_id"], row["genre"]) for row in rows
-                   if row["review_id"] is not None and row["text"] is not None and row["text"].strip())
-
-
-def day(real_table: pa.Table, start: int, rows: int, messy: bool = False) -> pa.Table:
-    table = real_table.slice(start, rows)
-    if messy:
-        table = pa.concat_tables([table, messy_rows(real_table)])
-    return table.append_column("genre", pa.array([GENRES[i % len(GENRES)] for i in range(table.num_rows)]))
 
 
 def label(model: Path, source: Path, output: Path, *flags: str, command=None, env=None, wait=True):
