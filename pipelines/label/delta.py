@@ -13,7 +13,8 @@ commit.
 
 The table holds the labels table's schema (docs/labeling.md, `run_id` included); the partition column, if
 any, partitions it. Rejected rows stay in the Parquet output's `rejected/`.
-Credentials and endpoints come from the environment (`AWS_*`, `GOOGLE_*`, ...), as deltalake reads them.
+Credentials and endpoints come from the environment (`AWS_*`, `GOOGLE_*`, ...), as deltalake reads them
+(`delta_labels.storage_options`: a plain-HTTP endpoint the user chose is allowed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from pipelines.label.delta_labels import storage_options
 from pipelines.label.manifest import Manifest
 from pipelines.label.output import OutputFolder
 
@@ -56,7 +58,7 @@ def committed_runs(table: str) -> tuple[list[str], bool]:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        history = DeltaTable(table).history()  # newest first
+        history = DeltaTable(table, storage_options=storage_options()).history()  # newest first
     except TableNotFoundError:
         return [], False
     runs: list[str] = []
@@ -90,7 +92,7 @@ def sync_delta(output: OutputFolder, manifest: Manifest, table: str) -> DeltaSyn
         result.rows += rows
     if result.rewritten and not result.appended_runs:  # the manifest's runs have no labeled rows at all
         _truncate(table)
-    result.version = DeltaTable(table).version() if (exists or result.appended_runs) else None
+    result.version = DeltaTable(table, storage_options=storage_options()).version() if (exists or result.appended_runs) else None
     return result
 
 
@@ -112,6 +114,7 @@ def _write(table: str, reader, run_id: str, partition: str | None, mode: str) ->
     from deltalake import CommitProperties, write_deltalake
 
     write_deltalake(table, reader, mode=mode, partition_by=[partition] if partition else None,
+                    storage_options=storage_options(),
                     schema_mode="overwrite" if mode == "overwrite" else None,
                     commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: run_id}))
 
@@ -120,5 +123,5 @@ def _truncate(table: str) -> None:
     """Empty the table with an overwrite commit (so `committed_runs` stops looking past it)."""
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    empty = DeltaTable(table).to_pyarrow_dataset().schema.empty_table()
-    write_deltalake(table, empty, mode="overwrite", commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))
+    empty = DeltaTable(table, storage_options=storage_options()).to_pyarrow_dataset().schema.empty_table()
+    write_deltalake(table, empty, mode="overwrite", storage_options=storage_options(), commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.errors import UserError
-from pipelines.label.delta_labels import APP_ID, CONFIGURATION, RUN_PROPERTY, partition_values, sync_labels
+from pipelines.label.delta_labels import (APP_ID, CONFIGURATION, RUN_PROPERTY, partition_values, storage_options,
+                                         sync_labels)
 from pipelines.label.manifest import Manifest
 from pipelines.label.output import OutputFolder
 from pipelines.label.pipeline import run_label
@@ -278,3 +279,13 @@ def test_partition_values_come_from_the_hive_folders_as_written():
         "run_id": "r1", "genre": "SF/판타지=1%"}
     assert partition_values("run_id=r1/genre=__HIVE_DEFAULT_PARTITION__/p.parquet") == {"run_id": "r1", "genre": None}
     assert partition_values("run_id=r1/part-a-0.parquet") == {"run_id": "r1"}
+
+
+def test_deltalake_may_use_the_plain_http_endpoint_the_user_chose(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    assert storage_options() == {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.com")
+    assert storage_options() == {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert storage_options() == {"AWS_ALLOW_HTTP": "true"}
