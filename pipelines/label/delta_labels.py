@@ -205,3 +205,33 @@ def _live_files(table) -> dict[str, int]:
     actions = pa.table(table.get_add_actions(flatten=False))
     return {unquote(path): size for path, size in zip(actions.column("path").to_pylist(),
                                                        actions.column("size_bytes").to_pylist())}
+
+
+def labels_table_step(output, output_uri: str, table_format: str):
+    """The step that commits `OUTPUT/labels` in line with a manifest, for `OutputFolder.prepare` and `commit`
+    (`step(manifest)` -> LabelsCommit); None with `--table-format none` on an output that has no Delta table
+    yet (one that has keeps it in step, whatever the flag)."""
+    if table_format == "none" and not has_table(output):
+        return None
+    if table_uri(output) is None:
+        raise UserError(f"--output {output_uri}: deltalake cannot write a Delta table there (it writes local "
+                        "paths, s3://, gs:// and az://); pass --table-format none to keep the manifest only")
+
+    def step(manifest: Manifest | None) -> LabelsCommit | None:
+        if manifest is None:
+            if has_table(output):
+                raise UserError(f"{output_uri}/labels is a Delta table but {output_uri} has no _SUCCESS manifest "
+                                "(was it deleted?); this tool will not delete files a Delta commit references: "
+                                "label into a new output folder")
+            return None
+        try:
+            return sync_labels(output, manifest)
+        except UserError:
+            raise
+        except Exception as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]  # (no Rust backtrace)
+            raise RuntimeError(f"labels are committed to {output_uri}/_SUCCESS, but the Delta commit of "
+                               f"{output_uri}/labels failed ({reason}); the next run on this output commits it "
+                               "(e.g. the same command with --incremental)") from error
+
+    return step

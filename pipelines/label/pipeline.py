@@ -28,6 +28,7 @@ from pipelines import console
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
+from pipelines.label.delta_labels import delta_schema, labels_table_step
 from pipelines.label.identity import new_files, with_digests
 from pipelines.label.lease import Lease
 from pipelines.label.manifest import Manifest
@@ -152,7 +153,7 @@ def _run_label(config: LabelConfig) -> RunResult:
                                                                  model["path"])
     now = datetime.now(timezone.utc)
     run_id = new_run_id(now)
-    sync = labels_table_sync(config, output)
+    sync = labels_table_step(output, config.output, config.table_format)
     lease = Lease.acquire(output.fs, output.root, run_id, config.lease_ttl_s)
     try:
         previous = output.prepare(config.incremental, config.overwrite, sync)
@@ -178,8 +179,6 @@ def _run_label(config: LabelConfig) -> RunResult:
         if config.incremental and previous is not None and previous.schema:
             schema = table_schema.hold(table_schema.from_json(previous.schema), schema, config.output)
         if sync is not None:
-            from pipelines.label.delta_labels import delta_schema
-
             delta_schema(schema, config.output)  # a column Delta cannot hold: refused before labeling
         model["model_version"] = model["model_version"] or version.result()
         checked = time.time()
@@ -244,38 +243,6 @@ def stage_report(output: OutputFolder, run_id: str, config: LabelConfig, model_v
     except Exception as error:  # noqa: BLE001 - see docstring
         log.warning("could not write the run report: %s", error)
         return False
-
-
-def labels_table_sync(config: LabelConfig, output: OutputFolder):
-    """The step that commits `OUTPUT/labels` as a Delta table in line with a manifest
-    (pipelines/label/delta_labels.py), for `OutputFolder.prepare` and `commit`; None with `--table-format none`
-    on an output that has no Delta table yet (one that has keeps it in step, whatever the flag)."""
-    from pipelines.label import delta_labels
-
-    if config.table_format == "none" and not delta_labels.has_table(output):
-        return None
-    if delta_labels.table_uri(output) is None:
-        raise UserError(f"--output {config.output}: deltalake cannot write a Delta table there (it writes local "
-                        "paths, s3://, gs:// and az://); pass --table-format none to keep the manifest only")
-
-    def sync(manifest: Manifest | None):
-        if manifest is None:
-            if delta_labels.has_table(output):
-                raise UserError(f"{config.output}/labels is a Delta table but {config.output} has no _SUCCESS "
-                                "manifest (was it deleted?); this tool will not delete files a Delta commit "
-                                "references: label into a new output folder")
-            return None
-        try:
-            return delta_labels.sync_labels(output, manifest)
-        except UserError:
-            raise
-        except Exception as error:
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]  # (no Rust backtrace)
-            raise RuntimeError(f"labels are committed to {config.output}/_SUCCESS, but the Delta commit of "
-                               f"{config.output}/labels failed ({reason}); the next run on this output commits "
-                               "it (e.g. the same command with --incremental)") from error
-
-    return sync
 
 
 def sync_delta_table(config: LabelConfig, output: OutputFolder, manifest: Manifest):
