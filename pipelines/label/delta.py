@@ -92,7 +92,8 @@ def sync_delta(output: OutputFolder, manifest: Manifest, table: str) -> DeltaSyn
         result.rows += rows
     if result.rewritten and not result.appended_runs:  # the manifest's runs have no labeled rows at all
         _truncate(table)
-    result.version = DeltaTable(table, storage_options=storage_options()).version() if (exists or result.appended_runs) else None
+    if exists or result.appended_runs:
+        result.version = DeltaTable(table, storage_options=storage_options()).version()
     return result
 
 
@@ -124,4 +125,5 @@ def _truncate(table: str) -> None:
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
     empty = DeltaTable(table, storage_options=storage_options()).to_pyarrow_dataset().schema.empty_table()
-    write_deltalake(table, empty, mode="overwrite", storage_options=storage_options(), commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))
+    write_deltalake(table, empty, mode="overwrite", storage_options=storage_options(),
+                    commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))
