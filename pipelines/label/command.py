@@ -70,9 +70,10 @@ def label(config: LabelConfig) -> int:
 
 
 def labels_table_line(commit) -> str:
-    done = (f"committed run {commit.sequence} ({commit.added} file(s) added, {commit.removed} removed)"
+    """The summary's line for `OUTPUT/labels` as a Delta table (pipelines/label/delta_labels.py)."""
+    done = (f"run {commit.sequence} committed ({commit.added} file(s) added, {commit.removed} removed)"
             if commit.committed else f"up to date (run {commit.sequence})")
-    return f"  delta log of {commit.table}: {done}, version {commit.version}"
+    return f"  delta       {commit.table} version {commit.version}: {done}"
 
 
 def delta_line(sync) -> str:
