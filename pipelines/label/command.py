@@ -62,9 +62,18 @@ def label(config: LabelConfig) -> int:
         print(redact(summary))
         if console.logs_line():
             print(console.logs_line())
+    if result.labels_table is not None:
+        print(labels_table_line(result.labels_table))
     if result.delta is not None:
         print(delta_line(result.delta))
     return 0
+
+
+def labels_table_line(commit) -> str:
+    """The summary's line for `OUTPUT/labels` as a Delta table (pipelines/label/delta_labels.py)."""
+    done = (f"run {commit.sequence} committed ({commit.added} file(s) added, {commit.removed} removed)"
+            if commit.committed else f"up to date (run {commit.sequence})")
+    return f"  delta       {commit.table} version {commit.version}: {done}"
 
 
 def delta_line(sync) -> str:

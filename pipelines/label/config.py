@@ -57,8 +57,12 @@ class LabelConfig:
     incremental: bool = field(default=False, metadata={
         "help": "label only input files not in OUTPUT's manifest and commit them as a new run partition"})
     delta_table: str | None = field(default=None, metadata={
-        "help": "also keep a Delta Lake table (path or URI) of the labeled rows: each run one ACID append, "
-                "exactly once (needs the delta extra; see docs/labeling.md)"})
+        "help": "also copy the labeled rows into a Delta Lake table elsewhere (path or URI): each run one ACID "
+                "append, exactly once (OUTPUT/labels/ is a Delta table itself, with no copy; see docs/labeling.md)"})
+    table_format: str = field(default="delta", metadata={
+        "help": "delta: OUTPUT/labels/ is also a Delta Lake table, each run one commit of the files it wrote (no "
+                "copy); none: the _SUCCESS manifest only (an output that already has a Delta table keeps it in "
+                "step either way)", "choices": ["delta", "none"]})
     lease_ttl_s: float = field(default=600, metadata={
         "help": "seconds a run's lease on OUTPUT (OUTPUT/_LOCK.<n>) lasts past its last renewal; it renews every "
                 "quarter of that while it lives. A run killed on another machine keeps OUTPUT from other runs "
@@ -100,6 +104,9 @@ class LabelConfig:
             raise ValueError(f"--lease-ttl-s must be at least 4 (renewed every quarter of it), got {self.lease_ttl_s}")
         if self.incremental and self.overwrite:
             raise ValueError("--incremental and --overwrite exclude each other")
+        if self.delta_table and self.delta_table.rstrip("/") == f"{self.output.rstrip('/')}/labels":
+            raise ValueError("--delta-table names OUTPUT/labels, which is a Delta table of its own already "
+                             "(--table-format delta); leave --delta-table out")
         from kobert_ops.onnx_predictor import check_runtime
 
         check_runtime(self.model, self.runtime)  # a local folder of the other kind: refused before any row

@@ -1,7 +1,9 @@
-"""Optional Delta Lake sink: the labeled rows of every committed run, in a Delta table, each run one ACID commit.
+"""Optional Delta Lake copy (`--delta-table PATH`): the labeled rows of every committed run, copied into a
+Delta table elsewhere (another bucket, a catalog's location), each run one ACID commit.
 
-Warehouses that read Delta (Databricks, Spark, Trino, DuckDB, Polars) get appends that are atomic and never
-half-visible. The Parquet output stays the source of truth: after `_SUCCESS` is written, the table is brought
+`OUTPUT/labels/` is itself a Delta table of the files a run wrote, with no copy (pipelines/label/delta_labels.py);
+this copy is for a table that must live somewhere else. The Parquet output stays the source of truth: after
+`_SUCCESS` is written, the table is brought
 in line with it: every run the manifest lists and the table lacks is appended, oldest first. Each commit
 carries the run id in its metadata (`kobert.run_id`), so a run is appended once however often this is
 repeated, and a crash between `_SUCCESS` and the append is repaired by the next run on the same output (even an
@@ -11,7 +13,8 @@ commit.
 
 The table holds the labels table's schema (docs/labeling.md, `run_id` included); the partition column, if
 any, partitions it. Rejected rows stay in the Parquet output's `rejected/`.
-Credentials and endpoints come from the environment (`AWS_*`, `GOOGLE_*`, ...), as deltalake reads them.
+Credentials and endpoints come from the environment (`AWS_*`, `GOOGLE_*`, ...), as deltalake reads them
+(`delta_labels.storage_options`: a plain-HTTP endpoint the user chose is allowed).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from pipelines.label.delta_labels import storage_options
 from pipelines.label.manifest import Manifest
 from pipelines.label.output import OutputFolder
 
@@ -54,7 +58,7 @@ def committed_runs(table: str) -> tuple[list[str], bool]:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        history = DeltaTable(table).history()  # newest first
+        history = DeltaTable(table, storage_options=storage_options()).history()  # newest first
     except TableNotFoundError:
         return [], False
     runs: list[str] = []
@@ -88,7 +92,8 @@ def sync_delta(output: OutputFolder, manifest: Manifest, table: str) -> DeltaSyn
         result.rows += rows
     if result.rewritten and not result.appended_runs:  # the manifest's runs have no labeled rows at all
         _truncate(table)
-    result.version = DeltaTable(table).version() if (exists or result.appended_runs) else None
+    if exists or result.appended_runs:
+        result.version = DeltaTable(table, storage_options=storage_options()).version()
     return result
 
 
@@ -110,6 +115,7 @@ def _write(table: str, reader, run_id: str, partition: str | None, mode: str) ->
     from deltalake import CommitProperties, write_deltalake
 
     write_deltalake(table, reader, mode=mode, partition_by=[partition] if partition else None,
+                    storage_options=storage_options(),
                     schema_mode="overwrite" if mode == "overwrite" else None,
                     commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: run_id}))
 
@@ -118,5 +124,6 @@ def _truncate(table: str) -> None:
     """Empty the table with an overwrite commit (so `committed_runs` stops looking past it)."""
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    empty = DeltaTable(table).to_pyarrow_dataset().schema.empty_table()
-    write_deltalake(table, empty, mode="overwrite", commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))
+    empty = DeltaTable(table, storage_options=storage_options()).to_pyarrow_dataset().schema.empty_table()
+    write_deltalake(table, empty, mode="overwrite", storage_options=storage_options(),
+                    commit_properties=CommitProperties(custom_metadata={RUN_PROPERTY: ""}))

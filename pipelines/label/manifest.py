@@ -40,6 +40,14 @@ class Manifest:
     def run_ids(self) -> list[str]:
         return [run["run_id"] for run in self.runs]
 
+    def sequence(self) -> int:
+        """The latest run's sequence number: 1, 2, ... over the output's whole life (an `--overwrite` goes on
+        counting), so it can version the Delta table's application transaction. A manifest written before
+        runs recorded one counts positions. 0 without runs."""
+        if not self.runs:
+            return 0
+        return int(self.runs[-1].get("sequence") or len(self.runs))
+
     def to_json(self) -> dict[str, Any]:
         totals = {key: sum(run["rows"][key] for run in self.runs) for key in ("read", "labeled", "rejected")}
         latest = self.runs[-1] if self.runs else {}

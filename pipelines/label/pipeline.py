@@ -28,6 +28,7 @@ from pipelines import console
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
+from pipelines.label.delta_labels import delta_schema, labels_table_step
 from pipelines.label.identity import new_files, with_digests
 from pipelines.label.lease import Lease
 from pipelines.label.manifest import Manifest
@@ -56,6 +57,7 @@ class RunResult:
     model_version: str
     manifest: dict | None
     delta: object | None = None  # pipelines.label.delta.DeltaSync when --delta-table is given
+    labels_table: object | None = None  # pipelines.label.delta_labels.LabelsCommit: OUTPUT/labels as a Delta table
 
 
 def model_info(model: str, model_version: str | None) -> dict:
@@ -151,9 +153,10 @@ def _run_label(config: LabelConfig) -> RunResult:
                                                                  model["path"])
     now = datetime.now(timezone.utc)
     run_id = new_run_id(now)
+    sync = labels_table_step(output, config.output, config.table_format)
     lease = Lease.acquire(output.fs, output.root, run_id, config.lease_ttl_s)
     try:
-        previous = output.prepare(config.incremental, config.overwrite)
+        previous = output.prepare(config.incremental, config.overwrite, sync)
         columns = {"id": config.id_column, "text": config.text_column, "pass_through": config.pass_through,
                    "partition": config.partition_column, "max_length": config.max_length}
         if config.incremental and previous is not None:
@@ -166,7 +169,8 @@ def _run_label(config: LabelConfig) -> RunResult:
                          "skipped: %s", len(copies), ", ".join(f.path for f in copies[:3]))
             if not files:
                 return RunResult(None, stats, 0, time.time() - started, "none", previous.model["model_version"],
-                                 previous.to_json(), sync_delta_table(config, output, previous))
+                                 previous.to_json(), sync_delta_table(config, output, previous),
+                                 sync(previous) if sync else None)
         else:
             files = with_digests(fs, files)
         stats.expected_rows, input_schemas = check_files(fs, files, config.text_column, config.columns)
@@ -174,6 +178,8 @@ def _run_label(config: LabelConfig) -> RunResult:
                                             pass_through=config.pass_through, partition_column=config.partition_column)
         if config.incremental and previous is not None and previous.schema:
             schema = table_schema.hold(table_schema.from_json(previous.schema), schema, config.output)
+        if sync is not None:
+            delta_schema(schema, config.output)  # a column Delta cannot hold: refused before labeling
         model["model_version"] = model["model_version"] or version.result()
         checked = time.time()
         engine = choose_engine(config, stats.expected_rows)
@@ -199,7 +205,8 @@ def _run_label(config: LabelConfig) -> RunResult:
         first_batch = stats.first_batch_at and round(stats.first_batch_at - _process_start(), 3)
         run = run_entry(run_id, now, engine, model, files, stats, committed,
                         {"check_inputs_s": round(checked - started, 3), "label_s": round(labeled - checked, 3),
-                         "first_batch_since_process_start_s": first_batch})
+                         "first_batch_since_process_start_s": first_batch},
+                        sequence=(previous.sequence() if previous is not None else 0) + 1)
         extend = config.incremental and previous is not None
         manifest = Manifest(output=config.output, model={k: v for k, v in model.items() if k != "directory"},
                             columns=columns, runs=(previous.runs if extend else []) + [run],
@@ -208,10 +215,11 @@ def _run_label(config: LabelConfig) -> RunResult:
         run["timings"]["total_s"] = round(time.time() - started, 3)
         run["timings"]["since_process_start_s"] = round(time.time() - _process_start(), 3)
         lease.confirm()  # a run that lost its lease (not renewed for --lease-ttl-s) must not commit
-        output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest, replace_runs=replace)
+        labels_table = output.commit(run_id, stats.labeled_files, stats.rejected_files, manifest,
+                                     replace_runs=replace, sync=sync)
         delta = sync_delta_table(config, output, manifest)
         return RunResult(run_id, stats, len(files), time.time() - started, engine, model["model_version"],
-                         manifest.to_json(), delta)
+                         manifest.to_json(), delta, labels_table)
     finally:
         lease.release()
 
@@ -254,12 +262,13 @@ def sync_delta_table(config: LabelConfig, output: OutputFolder, manifest: Manife
 
 
 def run_entry(run_id: str, now: datetime, engine: str, model: dict, files, stats: RunStats,
-              committed: dict[str, list[str]], timings: dict) -> dict:
+              committed: dict[str, list[str]], timings: dict, sequence: int = 1) -> dict:
     """The manifest's record of one run (see docs/labeling.md). `labels` are the run's own: a later run
-    with another model does not change what this run's label ids mean."""
+    with another model does not change what this run's label ids mean. `sequence` counts the output's runs
+    (1, 2, ...; an `--overwrite` goes on counting): the Delta table's application transaction version."""
     reports = [path for path in committed["reports"] if path.endswith("/report.md")]
     return {
-        "run_id": run_id, "partition": f"run_id={run_id}", "started_at": now.isoformat(),
+        "run_id": run_id, "sequence": sequence, "partition": f"run_id={run_id}", "started_at": now.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(), "engine": engine,
         "model_version": model["model_version"], "labels": model["labels"],
         "input_files": [f.to_json() for f in files],

@@ -58,6 +58,30 @@ def config(model: Path, inputs, output: Path, **overrides) -> LabelConfig:
 
 # the console script users run; one torch thread: CI machines are shared and oversubscribed threads crawl
 KOBERT = [str(Path(sys.executable).parent / "kobert")]
+# partition values a warehouse must read back: Korean, empty, null, and characters Hive escapes
+GENRES = ["드라마", "", None, "코미디", "SF/판타지=1%"]
+
+
+def day(real_table: pa.Table, start: int, rows: int, messy: bool = False) -> pa.Table:
+    """A day of reviews with a `genre` column cycling through GENRES; `messy` adds every kind of bad row."""
+    from tests.pipelines.label.conftest import messy_rows
+
+    table = real_table.slice(start, rows)
+    if messy:
+        table = pa.concat_tables([table, messy_rows(real_table)])
+    return table.append_column("genre", pa.array([GENRES[i % len(GENRES)] for i in range(table.num_rows)]))
+
+
+def labelable(*tables: pa.Table) -> Counter:
+    """(review_id, genre) of the rows that must be labeled, worked out from the input alone."""
+    rows = [row for table in tables for row in table.to_pylist()]
+    return Counter((row["review_id"], row["genre"]) for row in rows
+                   if row["review_id"] is not None and row["text"] is not None and row["text"].strip())
+
+
+def as_hive(expected: Counter) -> Counter:
+    """`expected` as Hive partition discovery and Delta partition values read it: "" and null both null."""
+    return Counter((id_, genre or None) for id_, genre in expected.elements())
 
 
 def unchecked_strings(values: list[bytes | None], kind: pa.DataType = pa.string()) -> pa.Array:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -128,13 +129,22 @@ def test_reads_and_writes_through_s3(tiny_model_dir, real_table, s3_server, tmp_
     for day, rows in enumerate([real_table.slice(0, 250), real_table.slice(250, 150)]):
         pq.write_table(rows, local / f"day-{day}.parquet")
         s3.put_file(str(local / f"day-{day}.parquet"), f"reviews/in/day-{day}.parquet")
+    # (no AWS_ALLOW_HTTP: kobert allows deltalake the plain-HTTP endpoint AWS_ENDPOINT_URL names)
     result = kobert_label(tiny_model_dir, ["s3://reviews/in/"], "s3://reviews/labels", "--engine", "ray",
-                          "--delta-table", "s3://reviews/labels-delta", env={**s3_server, "AWS_ALLOW_HTTP": "true"})
+                          "--delta-table", "s3://reviews/labels-delta", env=s3_server)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "delta table s3://reviews/labels-delta: appended 400 rows" in result.stdout, result.stdout
     # (deltalake would deadlock against the in-process moto server: read its log as plain JSON instead)
     commit = s3.cat_file("reviews/labels-delta/_delta_log/00000000000000000000.json").decode()
     assert '"kobert.run_id"' in commit and commit.count('"add"') >= 1
+    # OUTPUT/labels is a Delta table of the run's own files: one commit, the manifest's files, app transaction 1
+    manifest = json.loads(s3.cat_file("reviews/labels/_SUCCESS"))
+    actions = [json.loads(line) for line in s3.cat_file("reviews/labels/labels/_delta_log/00000000000000000000.json")
+               .decode().splitlines()]
+    added = sorted(f"labels/{unquote(a['add']['path'])}" for a in actions if "add" in a)
+    assert added == sorted(manifest["files"]["labeled"]) and added
+    assert {"txn": {"appId": "kobert-label", "version": 1}} in actions
+    assert s3.ls("reviews/labels/labels/_delta_log") == ["reviews/labels/labels/_delta_log/00000000000000000000.json"]
     s3.get("reviews/labels", str(tmp_path / "labels"), recursive=True)
     assert_exactly_once(files_of(local), tmp_path / "labels")
     manifest = json.loads((tmp_path / "labels" / "_SUCCESS").read_text())

@@ -22,7 +22,7 @@ ALLOWED = [
     r"fine-tuned: eval accuracy [\d.]+ \(.*report\.md\)",
     r"labeling [\d,]+ real reviews from .* into .* \(engine (ray|local)\)",
     r"labeled [\d,]+ of [\d,]+ rows from 1 file\(s\) in .*",
-    r"  (model|run|label|path|truncated|rejected|labels|report|manifest) .*",
+    r"  (model|run|label|path|truncated|rejected|labels|report|manifest|delta) .*",
     r"  log         (?P<log>\S+)( \(Ray's own: .*\))?",
     r"  agreement with the reviewers' star ratings .*: [\d.]+% of [\d,]+ reviews",
 ]

@@ -42,8 +42,10 @@ def test_messy_input_is_labeled_exactly_once(tiny_model_dir, messy_input, tmp_pa
 def test_rerun_over_interrupted_output_replaces_it(tiny_model_dir, messy_input, tmp_path):
     output = tmp_path / "labels"
     run_label(config(tiny_model_dir, messy_input, output))
-    # simulate a run killed after moving its files: a stray partition and staging, and no _SUCCESS
+    # simulate a run killed after moving its files: a stray partition and staging, and no _SUCCESS (nor a Delta
+    # log, which follows _SUCCESS; a Delta log without _SUCCESS is refused: test_labels_delta.py)
     (output / "_SUCCESS").unlink()
+    shutil.rmtree(output / "labels" / "_delta_log")
     stray = next((output / "labels").glob("run_id=*"))
     shutil.copytree(stray, output / "labels" / "run_id=crashed")
     (output / "_staging" / "x" / "labeled").mkdir(parents=True)

@@ -1,9 +1,12 @@
 """The readers a warehouse points at `kobert label` output, run as docs/labeling.md writes them.
 
 Each "Reading the output" block of the docs is executed here, unchanged but for `OUTPUT`, against real
-outputs of the `kobert` command: DuckDB, Polars, pyarrow and pyspark must each see exactly the committed
-labeled rows (as (id, partition value) pairs: Korean, empty and null values included) after a run, an
-incremental run, an `--overwrite`, a driver SIGKILLed during its commit, and two runs started at once.
+outputs of the `kobert` command: DuckDB, Polars, pyarrow and pyspark over the manifest's file list, and
+delta-rs, Polars and DuckDB over the Delta table `OUTPUT/labels`, must each see exactly the committed labeled
+rows (as (id, partition value) pairs: Korean, empty and null values included; Delta readers take partition
+values from the Delta log, where "" is null) after a run, an incremental run, an `--overwrite`, a driver
+SIGKILLed during its commit, and two runs started at once. The Spark-on-Delta block needs jars these
+machines cannot download: it is only compiled.
 """
 
 from __future__ import annotations
@@ -18,16 +21,13 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.pipelines.label.conftest import messy_rows
-from tests.pipelines.label.helpers import KOBERT
+from tests.pipelines.label.helpers import KOBERT, as_hive, day, labelable
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "labeling.md"
-GENRES = ["드라마", "", None, "코미디", "SF/판타지=1%"]
 # The `kobert` command with its commit slowed after the first file it moves into place: a driver caught
 # mid-commit, for the test to SIGKILL. Nothing else differs from the console script.
 PAUSED_COMMIT = """
@@ -47,8 +47,14 @@ sys.exit(main(sys.argv[1:]))
 def reader_blocks() -> dict[str, str]:
     """The docs' reader blocks, by name (`# reader: <name>` on their first line)."""
     blocks = re.findall(r"```python\n# reader: (\w+)\n(.*?)```", DOCS.read_text(), re.S)
-    assert {name for name, _ in blocks} == {"duckdb", "polars", "pyarrow", "spark"}, blocks
+    assert {name for name, _ in blocks} == {"duckdb", "polars", "pyarrow", "spark", "delta_pyarrow",
+                                            "delta_polars", "delta_duckdb"}, blocks
     return dict(blocks)
+
+
+def untested_blocks() -> dict[str, str]:
+    """The docs' reader blocks that need what these machines cannot download (`# reader, untested here …: <name>`)."""
+    return dict(re.findall(r"```python\n# reader, untested here[^:]*: (\w+)\n(.*?)```", DOCS.read_text(), re.S))
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +69,7 @@ def spark():
 
 def pairs(name: str, labels) -> Counter:
     """(review_id, genre) of every row a reader's `labels` holds."""
+    name = name.removeprefix("delta_")
     if name == "duckdb":
         rows = labels.project("review_id, genre").fetchall()
     elif name == "polars":
@@ -84,20 +91,6 @@ def read_with_every_reader(output: Path, spark) -> dict[str, Counter]:
     return seen
 
 
-def labelable(*tables: pa.Table) -> Counter:
-    """(review_id, genre) of the rows that must be labeled, worked out from the input alone."""
-    rows = [row for table in tables for row in table.to_pylist()]
-    return Counter((row["review_id"], row["genre"]) for row in rows
-                   if row["review_id"] is not None and row["text"] is not None and row["text"].strip())
-
-
-def day(real_table: pa.Table, start: int, rows: int, messy: bool = False) -> pa.Table:
-    table = real_table.slice(start, rows)
-    if messy:
-        table = pa.concat_tables([table, messy_rows(real_table)])
-    return table.append_column("genre", pa.array([GENRES[i % len(GENRES)] for i in range(table.num_rows)]))
-
-
 def label(model: Path, source: Path, output: Path, *flags: str, command=None, env=None, wait=True):
     arguments = ["label", "--model", str(model), "--input", str(source), "--output", str(output),
                  "--pass-through", "movie_id,genre", "--partition-column", "genre", "--engine", "local",
@@ -114,8 +107,10 @@ def label(model: Path, source: Path, output: Path, *flags: str, command=None, en
 
 
 def assert_readers_see(output: Path, spark, expected: Counter) -> None:
+    """Every reader block sees `expected`; the Delta readers with "" as null (a Delta partition value)."""
     for name, seen in read_with_every_reader(output, spark).items():
-        assert seen == expected, f"{name}: missing {expected - seen}, extra {seen - expected}"
+        wanted = as_hive(expected) if name.startswith("delta_") else expected
+        assert seen == wanted, f"{name}: missing {wanted - seen}, extra {seen - wanted}"
 
 
 def kill_during_commit(model, source, output, tmp_path, *flags) -> None:
@@ -153,10 +148,14 @@ def test_every_reader_sees_the_committed_rows_after_a_run_an_incremental_run_and
     label(tiny_model_dir, source, output, "--incremental")
     assert_readers_see(output, spark, labelable(first, second))
 
-    # Hive partition discovery over the folder: Korean and escaped values read back equal, "" and null as null
+    # Hive partition discovery over the folder: Korean and escaped values read back equal, "" and null as null;
+    # DuckDB's hive_partitioning reads the same (and neither reads the Delta log beside the run folders)
     folder = spark.read.parquet(f"{output}/labels").select("review_id", "genre").collect()
-    hive = Counter((id_, genre or None) for id_, genre in labelable(first, second).elements())
+    hive = as_hive(labelable(first, second))
     assert Counter((row["review_id"], row["genre"]) for row in folder) == hive
+    duck = duckdb.sql(f"SELECT review_id, genre FROM read_parquet('{output}/labels/**/*.parquet', "
+                      "hive_partitioning=true)").fetchall()
+    assert Counter(duck) == hive
 
     replacement = tmp_path / "replacement"
     replacement.mkdir()
@@ -197,3 +196,10 @@ def test_every_reader_sees_each_row_once_after_two_runs_started_at_once(tiny_mod
     results = [(run.wait(timeout=300), *run.communicate()) for run in runs]
     assert sorted(code for code, _, _ in results) in ([0, 0], [0, 2]), results
     assert_readers_see(output, spark, labelable(first, second))
+
+
+def test_the_untested_reader_blocks_are_valid_python():
+    blocks = untested_blocks()
+    assert set(blocks) == {"delta_spark"}, blocks
+    for name, code in blocks.items():
+        compile(code, f"docs/labeling.md ({name})", "exec")
