@@ -63,34 +63,33 @@ def prepare(preset: str, check_texts: list[str], threads: int) -> dict[str, Path
     return folders
 
 
-class OpenVinoPredictor:
-    """OpenVINO's CPU runtime on a traced graph, with the batching and softmax of the ONNX predictor (whose
-    tokenizer and labels it borrows): what an OpenVINO engine in `kobert label` would run."""
+class OpenVinoSession:
+    """OpenVINO's CPU runtime behind the `session.run` that `OnnxPredictor.predict_encoded` calls, so the
+    OpenVINO paths get the ONNX predictor's own batching, tokenizer, labels and softmax: what an OpenVINO
+    engine in `kobert label` would run."""
 
-    def __init__(self, graph: Path, like, precision: str, threads: int, batch_size: int) -> None:
+    def __init__(self, graph: Path, precision: str | None, threads: int) -> None:
         import openvino as ov
 
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
         if precision in ("f32", "bf16"):
             config["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = ov.Core().compile_model(str(graph), "CPU", config)
-        self.request, self.like, self.batch_size = self.compiled.create_infer_request(), like, batch_size
+        self.request = self.compiled.create_infer_request()
         self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
-    def predict_encoded(self, input_ids, valid_length):
-        import numpy as np
+    def run(self, output_names, feeds):
+        return [self.request.infer(feeds)[self.compiled.output(0)]]
 
-        from kobert_ops.onnx_predictor import softmax
-        from kobert_ops.predictor import Predictions, length_batches
 
-        valid_length = np.asarray(valid_length, dtype=np.int64)
-        probabilities = np.empty((len(valid_length), len(self.like.labels)), dtype=np.float32)
-        for rows, width in length_batches(valid_length, self.batch_size, True):
-            ids = np.ascontiguousarray(input_ids[rows, :width]).astype(np.int64)
-            mask = (np.arange(width)[None, :] < valid_length[rows][:, None]).astype(np.int64)
-            result = self.request.infer({"input_ids": ids, "attention_mask": mask})
-            probabilities[rows] = softmax(result[self.compiled.output(0)])
-        return Predictions.of(probabilities, np.array(self.like.labels, dtype=object))
+def openvino_predictor(graph: Path, export: Path, precision: str | None, threads: int, batch_size: int):
+    """The ONNX predictor of `export` (tokenizer, labels, batching) with OpenVINO running `graph` instead."""
+    from kobert_ops.onnx_predictor import OnnxPredictor
+
+    predictor = OnnxPredictor(export, batch_size=batch_size, num_threads=threads)
+    predictor.session = OpenVinoSession(graph, precision, threads)
+    predictor.runs_in = predictor.session.runs_in
+    return predictor
 
 
 def openvino_installed() -> bool:
@@ -143,12 +142,11 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
         paths["torch bf16-full"] = lambda: Predictor(folders["torch"], device="cpu", precision="bf16-full",
                                                      batch_size=batch_size, num_threads=threads)
     if openvino_installed():
-        like = onnx["fp32"]()
         for name, graph, precision in [("openvino fp32", "fp32.onnx", "f32"), ("openvino bf16", "fp32.onnx", "bf16"),
                                        ("openvino on the dynamic int8 graph", "int8.onnx", None)]:
             if precision != "bf16" or bf16:
-                paths[name] = lambda g=graph, p=precision: OpenVinoPredictor(folders["traced"] / g, like, p, threads,
-                                                                            batch_size)
+                paths[name] = lambda g=graph, p=precision: openvino_predictor(folders["traced"] / g, folders["fp32"],
+                                                                             p, threads, batch_size)
     results, reference = {}, None
     for name, build in paths.items():
         predictor = build()

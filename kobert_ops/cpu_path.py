@@ -57,6 +57,16 @@ def gpu_device_files() -> bool:
     return any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd"))
 
 
+def run_device(device: str) -> str:
+    """`--device` resolved; `auto` on a machine without GPU device files is the CPU, known without importing
+    torch (`kobert_ops.predictor.resolve_device` asks torch otherwise)."""
+    if device == "cpu" or device == "auto" and not gpu_device_files():
+        return "cpu"
+    from kobert_ops.predictor import resolve_device
+
+    return resolve_device(device)
+
+
 def may_use_export(model: str, runtime: str, precision: str, device: str) -> bool:
     """Cheaply, before anything is loaded: whether a run will likely label with an ONNX export (a local export
     folder, or a local model folder holding `onnx-int8/` on a CPU without AMX), so that a driver can warm up
@@ -67,8 +77,8 @@ def may_use_export(model: str, runtime: str, precision: str, device: str) -> boo
         return False
     if (folder / "model.onnx").is_file():
         return True
-    return (runtime == "auto" and precision == "auto" and (device == "cpu" or device == "auto" and not gpu_device_files())
-            and (folder / INT8_EXPORT / "model.onnx").is_file() and not has_amx())
+    return (runtime == "auto" and precision == "auto" and (folder / INT8_EXPORT / "model.onnx").is_file()
+            and device in ("auto", "cpu") and run_device(device) == "cpu" and not has_amx())
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
@@ -130,14 +140,13 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
     """
     from kobert_ops import hub
     from kobert_ops.onnx_predictor import check_runtime
-    from kobert_ops.predictor import Predictor, resolve_device
+    from kobert_ops.predictor import Predictor
 
     chosen = check_runtime(model, runtime, resolve=True)
     export, why = None, ""
     if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
         export, why = int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES),
-                                      "cpu" if device == "cpu" or not gpu_device_files() else resolve_device(device),
-                                      precision)
+                                      run_device(device), precision)
     if chosen == "onnx" or export is not None:
         predictor = _onnx_predictor(str(export or model), device, precision, batch_size, max_length, threads,
                                     None if export else tokenizer)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
-
-from types import SimpleNamespace
 
 from kobert_ops import hub
 from kobert_ops.model import check_vocabulary
