@@ -37,6 +37,7 @@ import numpy as np
 
 from kobert_ops import hub
 from kobert_ops.cpu_path import weights_sha256
+from kobert_ops.onnx_layer_norm import split_layer_norms
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
 from kobert_ops.onnx_trace import OPSET, trace
 
@@ -115,6 +116,7 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
     staged.mkdir()
     graph = trace(torch_model, work / "traced.onnx")
     fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
+    split = split_norms(work / "fused.onnx")
     if quantize == "int8":
         quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
     else:
@@ -131,7 +133,7 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
         "precision": precision,
         "inputs": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]},
         "outputs": {"logits": ["batch", len(labels_of(torch_model))]},
-        "fusions": fusions, "quantization": quantization_record(quantize, staged / MODEL_FILE),
+        "fusions": fusions, "layer_norms_as_plain_operators": split, "quantization": quantization_record(quantize, staged / MODEL_FILE),
         "model_sha256": digest, "model_bytes": (staged / MODEL_FILE).stat().st_size,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -154,6 +156,17 @@ def fuse(traced: Path, fused: Path, config) -> dict[str, int]:
     if not counts.get("Attention"):
         log.warning("ONNX Runtime fused no Attention in %s: the export runs, but slower", traced)
     return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}
+
+
+def split_norms(graph: Path) -> int:
+    """The fused graph's layer norms as plain operators, in place (`kobert_ops.onnx_layer_norm`: ONNX Runtime's
+    fused norm kernels are the slower ones); returns how many."""
+    import onnx
+
+    model = onnx.load(str(graph))
+    count = split_layer_norms(model)
+    onnx.save(model, str(graph))
+    return count
 
 
 def quantize_int8(fused: Path, output: Path) -> None:

@@ -129,6 +129,8 @@ def export(config: ExportConfig) -> dict:
 def summary_line(report: dict, output: str) -> str:
     check = report["check"]
     fused = ", ".join(f"{name} {count}" for name, count in report["fusions"].items()) or "none"
+    if report.get("layer_norms_as_plain_operators"):
+        fused += f"; {report['layer_norms_as_plain_operators']} layer norms then split into plain operators"
     return (f"wrote {report['precision']} ONNX model ({report['model_bytes'] / 1e6:.1f} MB; fused: {fused}) to "
             f"{output}; check: {check['label_agreement']:.2%} of PyTorch fp32's labels on {check['rows']:,} "
             f"reviews, max probability difference {check['max_probability_difference']:.4f}")
