@@ -31,7 +31,8 @@ class EvaluateConfig:
     output: str | None = field(default=None, metadata={"help": "directory or URI (s3://, gs://, …) for report.md, metrics.json, confusion_matrix.png"})
     text_column: str = field(default="text", metadata={"help": "column with the text"})
     label_column: str = field(default="label", metadata={"help": "column with label ids or label names"})
-    batch_size: int = field(default=128, metadata={"help": "rows per forward pass"})
+    batch_size: int = field(default=0, metadata={
+        "help": "rows per forward pass (0: the runtime's own, 128 on PyTorch, 64 on ONNX Runtime)"})
     max_length: int = field(default=128, metadata={"help": "token ids per row; longer texts are truncated"})
     tokenizer: str | None = field(default=None, metadata={
         "help": "tokenizer directory or hub id (default: the model's own); its ids must fit the model's vocabulary"})
@@ -42,6 +43,10 @@ class EvaluateConfig:
         "help": "torch, onnx (a `kobert export` folder on ONNX Runtime, CPU) or auto: onnx for an export folder, the "
                 "model folder's own checked onnx-int8/ export where it is this CPU's fast path, else torch",
         "choices": ["auto", "torch", "onnx"]})
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 0:
+            raise ValueError(f"--batch-size must be 0 (the runtime's own) or more, got {self.batch_size}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

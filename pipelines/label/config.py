@@ -27,7 +27,8 @@ class LabelConfig:
     rows_per_block: int = field(default=0, metadata={
         "help": "rows per Ray Data block (ray engine; 0: --batch-size, so one block is one actor call): the unit "
                 "actors share out and a lost node repeats, whatever the input files' sizes"})
-    forward_batch_size: int = field(default=128, metadata={"help": "rows per forward pass of the model"})
+    forward_batch_size: int = field(default=0, metadata={
+        "help": "rows per forward pass of the model (0: the runtime's own, 128 on PyTorch, 64 on ONNX Runtime)"})
     max_length: int = field(default=128, metadata={
         "help": "token ids per text, the model's special tokens included; longer texts are truncated and flagged"})
     actors: str = field(default="1", metadata={
@@ -83,11 +84,11 @@ class LabelConfig:
             raise ValueError("--input names no file")
         if self.id_column == self.text_column:
             raise ValueError("--id-column and --text-column must differ")
-        for name, value in [("--batch-size", self.batch_size), ("--forward-batch-size", self.forward_batch_size),
-                            ("--rows-per-file", self.rows_per_file)]:
+        for name, value in [("--batch-size", self.batch_size), ("--rows-per-file", self.rows_per_file)]:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         for name, value in [("--rows-per-block", self.rows_per_block), ("--cpus-per-actor", self.cpus_per_actor),
+                            ("--forward-batch-size", self.forward_batch_size),
                             ("--threads-per-actor", self.threads_per_actor),
                             ("--actor-start-timeout-s", self.actor_start_timeout_s)]:
             if value < 0:

@@ -35,7 +35,7 @@ class LabelPredictor:
             activations in bf16, LayerNorm parameters fp32: ~1.5x faster than autocast on AMX CPUs, probabilities
             within ~0.005 of fp32); `int8` (CPU: dynamic int8 quantization of the linear layers);
             `auto`: `bf16-full` where bf16 is fast (AMX, CUDA), else `fp32`.
-        forward_batch_size: rows per forward pass.
+        forward_batch_size: rows per forward pass (0: the runtime's own, `kobert_ops.cpu_path.FORWARD_BATCH`).
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
         threads: torch (or ONNX Runtime) intra-op threads on CPU; 0: the CPUs Ray reserved for this actor,
             rounded down, at least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
@@ -44,7 +44,7 @@ class LabelPredictor:
             is the fast path on this CPU; else torch).
     """
 
-    def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 128,
+    def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 0,
                  max_length: int = 128, threads: int = 0, runtime: str = "auto") -> None:
         from kobert_ops.cpu_path import load_predictor
 

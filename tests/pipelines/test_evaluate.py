@@ -135,7 +135,8 @@ def test_an_onnx_export_evaluates_like_its_pytorch_model(exported, labelled, cap
         assert main(["evaluate", "--model", str(model), "--data", str(path), "--text-column", "review", *extra]) == 0
         lines[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert lines["torch"]["path"]["runtime"] == "torch" and lines["torch"]["path"]["precision"] == "fp32"
-    assert lines["onnx"]["path"] == {"runtime": "onnx", "device": "cpu", "precision": "fp32", "why": "--runtime onnx"}
+    assert lines["onnx"]["path"] == {"runtime": "onnx", "device": "cpu", "precision": "fp32", "why": "--runtime onnx",
+                                     "forward_batch_size": 64}
     assert lines["auto"]["path"]["runtime"] == "onnx" and "ONNX export" in lines["auto"]["path"]["why"]
     recall = [lines["torch"]["per_class"][name]["recall"] for name in ("부정", "긍정")]
     assert 0.05 < recall[0] < 0.95 and 0.05 < recall[1] < 0.95  # both labels predicted: agreement is no given

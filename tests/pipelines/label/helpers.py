@@ -108,4 +108,5 @@ def auto_cpu_path() -> dict:
     why = {"amx": "auto: this CPU has AMX (bf16 tiles)", "avx512_bf16": "auto: this CPU has AVX-512 bf16",
            None: "auto: this CPU has no bf16 units (neither AMX nor AVX-512 bf16), fp32 is PyTorch's fastest exact "
                  "path"}[units]
-    return {"runtime": "torch", "device": "cpu", "precision": "bf16-full" if units else "fp32", "why": why}
+    return {"runtime": "torch", "device": "cpu", "precision": "bf16-full" if units else "fp32", "why": why,
+            "forward_batch_size": 128}

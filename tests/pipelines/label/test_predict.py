@@ -32,7 +32,8 @@ def test_labels_match_the_predictor_and_skip_rejected_rows(tiny_model_dir, real_
     # outside Ray: every core, and every row says so
     assert set(out["labeled_by"].to_pylist()) == {json.dumps(
         {"actor_id": "local", "cpus": None, "node_id": "local", "threads": os.cpu_count(),
-         "path": {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32"}},
+         "path": {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32",
+                  "forward_batch_size": 32}},
         sort_keys=True)}
 
 

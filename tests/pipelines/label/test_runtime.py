@@ -35,9 +35,12 @@ def test_onnx_labels_equal_torch_labels(models, real_table, tmp_path, capsys):
     # the summary and the manifest say which path ran and why (issue 14)
     assert ("  path        onnx fp32 on cpu (auto: the model folder is an ONNX export (model.onnx))"
             in capsys.readouterr().out.splitlines())
-    for name, path in [("torch", {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32"}),
+    # each runtime's own rows per forward pass (kobert_ops.cpu_path.FORWARD_BATCH), recorded with the path
+    for name, path in [("torch", {"runtime": "torch", "device": "cpu", "precision": "fp32", "why": "--precision fp32",
+                                  "forward_batch_size": 128}),
                        ("onnx", {"runtime": "onnx", "device": "cpu", "precision": "fp32",
-                                 "why": "auto: the model folder is an ONNX export (model.onnx)"})]:
+                                 "why": "auto: the model folder is an ONNX export (model.onnx)",
+                                 "forward_batch_size": 64})]:
         manifest = json.loads((tmp_path / name / "_SUCCESS").read_text())
         assert [actor["path"] for actor in manifest["runs"][0]["actors"]] == [path]
     torch_rows, torch_rejected = assert_exactly_once([source], tmp_path / "torch")
