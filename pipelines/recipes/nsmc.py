@@ -35,7 +35,7 @@ class RecipeConfig:
     output: str = field(default="artifacts/nsmc", metadata={"help": "folder for data, pretrained encoder, model and summary"})
     input: str | None = field(default=None, metadata={"help": "raw reviews Parquet (default: $KOBERT_SHARED/data/nsmc/reviews.parquet)"})
     preset: str = field(default="small", metadata={"help": "encoder size", "choices": ["tiny", "small", "base"]})
-    pretrain_epochs: int | None = field(default=None, metadata={"help": "MLM epochs over all reviews but the test split's (0: fine-tune from random weights; default: 1 where training runs in bf16 (GPU, AMX CPU), 0 on fp32-only CPUs, whose MLM epoch alone outlasts the 90 minutes)"})
+    pretrain_epochs: int | None = field(default=None, metadata={"help": "MLM epochs over all reviews but the test split's (0: fine-tune from random weights; default: 1 on a GPU with bf16 units or an AMX CPU, 0 elsewhere, where one MLM epoch alone takes over an hour)"})
     pretrain_max_steps: int | None = field(default=None, metadata={"help": "cap MLM optimizer steps per epoch (time budget)"})
     epochs: int = field(default=2, metadata={"help": "fine-tuning epochs"})
     learning_rate: float = field(default=5e-4, metadata={"help": "peak fine-tuning learning rate (a small encoder pretrained on 650k reviews needs far more than BERT-base's 5e-5)"})
@@ -198,12 +198,17 @@ def _settings(settings_object) -> dict:
 
 
 def default_pretrain_epochs() -> int:
-    """1 MLM epoch where training runs in bf16 (a GPU, or a CPU with AMX/AVX-512-bf16), else 0.
+    """1 MLM epoch where pretraining is fast (a GPU with bf16 units, or a CPU with AMX), else 0.
 
     Measured on 2 cores with 2 workers: the small preset fine-tuned at 240 samples/s in bf16 on a Sapphire Rapids
     Xeon (AMX; max length 128) but 120 samples/s in fp32 on an AVX2-only EPYC (max length 64), where one MLM
     epoch over ~630k reviews would take about 90 minutes by itself; the recipe's time then goes to fine-tuning.
+    AVX-512 bf16 without AMX (EPYC Zen 4) is not enough: MLM ran there at 18 s a step, about 24 minutes for
+    `--quick` alone.
     """
-    from kobert_ops.predictor import bf16_is_fast, resolve_device
+    from kobert_ops import cpu_path, predictor
 
-    return 1 if bf16_is_fast(resolve_device("auto")) else 0
+    device = predictor.resolve_device("auto")
+    if device.startswith("cuda"):
+        return 1 if predictor.bf16_is_fast(device) else 0
+    return 1 if cpu_path.has_amx() else 0

@@ -42,3 +42,22 @@ def test_quick_recipe_trains_a_model_and_reports_it_beside_the_baseline(tmp_path
     other = subprocess.run([*command[:3], "--preset", "tiny", "--pretrain-epochs", "1", "--output", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert other.returncode == 2 and "other settings" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_the_recipe_pretrains_by_default_only_where_mlm_is_fast(monkeypatch):
+    """An EPYC Zen 4's AVX-512 bf16 makes bf16 "fast" for labeling, but MLM pretraining ran there at 18 s a step
+    (about 24 minutes for `--quick`): the default pretrains on a GPU with bf16 units or an AMX CPU only, as the
+    README says."""
+    from kobert_ops import cpu_path, predictor
+    from pipelines.recipes.nsmc import default_pretrain_epochs
+
+    monkeypatch.setattr(predictor, "resolve_device", lambda device: "cpu")
+    monkeypatch.setattr(predictor, "bf16_is_fast", lambda device: True)  # AVX-512 bf16 or AMX
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    assert default_pretrain_epochs() == 0
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    assert default_pretrain_epochs() == 1
+    monkeypatch.setattr(predictor, "resolve_device", lambda device: "cuda")
+    assert default_pretrain_epochs() == 1
+    monkeypatch.setattr(predictor, "bf16_is_fast", lambda device: False)  # a T4 or V100
+    assert default_pretrain_epochs() == 0
