@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.pretrain.data import in_eval
+from pipelines.pretrain.data import _non_blank, _part, in_eval
 
 KOBERT = str(Path(sys.executable).with_name("kobert"))
 
@@ -22,6 +23,17 @@ def test_eval_holdout_is_stable_and_near_its_share(real_reviews):
     held = [t for t in texts if in_eval(t, 100)]
     assert abs(len(held) / len(texts) - 0.1) < 0.02
     assert all(in_eval(t, 100) for t in held)  # the same text always lands on the same side
+
+
+def test_blank_and_excluded_texts_are_dropped_and_the_parts_are_disjoint(real_reviews):
+    texts = ["좋다", None, "", "  ", "\u3000\n", "별로", *[t for t in real_reviews[:400] if t and t.strip()]]
+    kept = _non_blank(pa.table({"text": texts}), "text")["text"].to_pylist()
+    assert kept == [t for t in texts if t is not None and t.strip()]
+    table = pa.table({"text": kept})
+    train, held = (_part(table, "text", 100, frozenset({"별로"}), want_eval)["text"].to_pylist()
+                   for want_eval in (False, True))
+    assert "별로" not in train + held and sorted(train + held) == sorted(t for t in kept if t != "별로")
+    assert held and all(in_eval(t, 100) for t in held) and not any(in_eval(t, 100) for t in train)
 
 
 @pytest.mark.ray
@@ -39,6 +51,8 @@ def test_pretrain_then_build_a_classifier_on_it(tmp_path, nsmc_path, tokenizer_d
     resumed = subprocess.run([*argv, "--resume", "--output", str(output)], capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # Ray Data's "Use 'expr' instead of 'fn'" (a Dataset.filter with a function) never reaches the console
+    assert "instead of 'fn'" not in resumed.stdout + resumed.stderr
     metrics = json.loads((output / "metrics.json").read_text())
     first, last = metrics["history"]
     assert [(e["epoch"], e["resumed_from_epoch"]) for e in (first, last)] == [(1, 0), (2, 1)]
