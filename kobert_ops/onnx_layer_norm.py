@@ -2,16 +2,17 @@
 are slow.
 
 ONNX Runtime's BERT optimizer fuses each residual add and layer norm into one `SkipLayerNormalization`
-(plain `LayerNormalization` where there is no residual). On the CPU provider (1.32) both kernels normalize
-a row with scalar loops: on the EPYC Zen 4 of bench/results/onnx_throughput.md one of a base layer's norms
-over a batch of 64 reviews (1,088 rows × 768) took 2.1 ms on 2 threads, the same norm as `Add`, `ReduceMean`,
-`Sub`, `Mul`, `Sqrt`, `Div` 0.5 ms; the 24 norms were 14.5% of the int8 graph's time, and after this
-rewrite the whole int8 graph labels ~4% more reviews a second (3,000 reviews, 64 a pass).
+(plain `LayerNormalization` where there is no residual). On the CPU provider (1.32) both kernels are slow,
+about 0.2 G elements/s per thread: on the EPYC Zen 4 of bench/results/onnx_throughput.md one of a base layer's
+norms over a batch of 64 reviews (1,088 rows × 768) took 2.1 ms on 2 threads, the same norm as `Add`,
+`ReduceMean`, `Sub`, `Mul`, `Sqrt`, `Div` 0.5 ms; the 24 norms were 14.5% of the int8 graph's time, and after
+this rewrite the whole int8 graph labels ~4% more reviews a second (3,000 reviews, 64 a pass).
 
 The rewrite computes what the fused kernel does: `s = input + skip (+ bias)`, then
 `(s - mean(s)) / sqrt(mean((s - mean(s))²) + epsilon) * gamma (+ beta)` over the last axis, in fp32, so the
 export's check against PyTorch holds it to the same bounds. The variance is squared with `Mul`, not `Pow`:
-ONNX Runtime's session optimizer fuses the `Pow` form back into its `LayerNormalization`.
+ONNX Runtime's session optimizer fuses the `Pow` form back into `SkipLayerNormalization` (measured), bringing
+the slow kernel back.
 """
 
 from __future__ import annotations
