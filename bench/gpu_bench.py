@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -83,6 +84,7 @@ def make_input(source: Path, rows: int, folder: Path) -> Path:
 
 def label(model: Path, input_folder: Path, output: Path, rows: int, device: str, engine: str,
           timeout: float) -> dict:
+    shutil.rmtree(output, ignore_errors=True)  # a rerun on a warm machine times a fresh run, not an incremental one
     command = [*KOBERT, "label", "--model", str(model), "--input", str(input_folder), "--output", str(output),
                "--device", device, "--engine", engine, "--table-format", "none", "--no-progress"]
     result = run(command, timeout)
@@ -99,6 +101,7 @@ def train(model: str, source: Path, rows: int, work: Path, use_gpu: bool, precis
     if not (data / "train.parquet").exists():
         run([*KOBERT, "prepare", "nsmc", "--input", str(source), "--output", str(data),
              "--sample", str(int(rows / 0.8))], 300)
+    shutil.rmtree(output, ignore_errors=True)
     command = [*KOBERT, "train", "--model", model, "--train", str(data / "train.parquet"),
                "--eval", str(data / "eval.parquet"), "--epochs", "1", "--num-workers", "1",
                "--precision", precision, "--output", str(output), "--use-gpu" if use_gpu else "--no-use-gpu"]
@@ -140,8 +143,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, help="reviews labeled (default: 1,000,000; --smoke 3,000)")
     parser.add_argument("--train-rows", type=int, help="training reviews (default: 20,000; --smoke 400)")
     parser.add_argument("--work", default="/tmp/kobert-gpu-bench", help="scratch folder for models and outputs")
-    parser.add_argument("--budget-s", type=float, default=540,
-                        help="seconds for everything (the device tool stops a command at 600): each part gets what is left")
+    parser.add_argument("--budget-s", type=float, default=540, help="seconds for everything (the device tool stops "
+                                                                     "a command at 600): each part gets what is left")
     args = parser.parse_args()
     smoke = args.smoke
     rows = args.rows or (3_000 if smoke else 1_000_000)
