@@ -115,8 +115,7 @@ def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantiz
     precision = quantize or "fp32"
     staged.mkdir()
     graph = trace(torch_model, work / "traced.onnx")
-    fusions = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
-    split = split_norms(work / "fused.onnx")
+    fusions, split = fuse(work / "traced.onnx", work / "fused.onnx", torch_model.config)
     if quantize == "int8":
         quantize_int8(work / "fused.onnx", staged / MODEL_FILE)
     else:
@@ -143,30 +142,22 @@ def write_report(folder: Path, report: dict) -> None:
     (folder / EXPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
-def fuse(traced: Path, fused: Path, config) -> dict[str, int]:
-    """ONNX Runtime's BERT graph fusions (offline, so every session loads the fused graph); the fused
-    operator counts, zeros left out."""
+def fuse(traced: Path, fused: Path, config) -> tuple[dict[str, int], int]:
+    """ONNX Runtime's BERT graph fusions (offline, so every session loads the fused graph), then its layer norms
+    split back into plain operators (`kobert_ops.onnx_layer_norm`: ONNX Runtime's fused norm kernels are the
+    slower ones) before the graph is written once; the fused operator counts (zeros left out) and how many
+    norms were split."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     with quiet_logging(logging.INFO):  # a line per fusion pass; the counts are what matters, and are returned
         optimized = optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
                                    hidden_size=config.hidden_size)
-        optimized.save_model_to_file(str(fused))
         counts = optimized.get_fused_operator_statistics()
+        split = split_layer_norms(optimized.model)
+        optimized.save_model_to_file(str(fused))
     if not counts.get("Attention"):
         log.warning("ONNX Runtime fused no Attention in %s: the export runs, but slower", traced)
-    return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}
-
-
-def split_norms(graph: Path) -> int:
-    """The fused graph's layer norms as plain operators, in place (`kobert_ops.onnx_layer_norm`: ONNX Runtime's
-    fused norm kernels are the slower ones); returns how many."""
-    import onnx
-
-    model = onnx.load(str(graph))
-    count = split_layer_norms(model)
-    onnx.save(model, str(graph))
-    return count
+    return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}, split
 
 
 def quantize_int8(fused: Path, output: Path) -> None:
