@@ -25,14 +25,15 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT / "bench"))
+from label_throughput import RESULTS, timed  # noqa: E402
+
 KOBERT = [sys.executable, "-m", "pipelines.cli"]
 
 
@@ -55,14 +56,11 @@ def environment() -> dict:
 
 
 def run(command: list[str], timeout: float) -> dict:
-    """Run one `kobert` command; wall seconds from process start to exit and its last output line, or raise."""
-    started = time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        tail = (completed.stderr.strip() or completed.stdout.strip()).splitlines()[-12:]
-        raise RuntimeError(f"exit {completed.returncode}: " + " | ".join(tail))
-    return {"wall_s": round(wall, 1), "command": " ".join(command[2:])}
+    """Run one `kobert` command (`label_throughput.timed`): wall seconds from process start to exit and the
+    process tree's peak memory, or raise."""
+    result = timed(command, timeout=timeout)
+    result.pop("stdout")
+    return {**result, "command": " ".join(command[2:])}
 
 
 def make_input(source: Path, rows: int, folder: Path) -> Path:
@@ -132,7 +130,7 @@ def part(results: dict, name: str, action) -> None:
     try:
         results[name] = action()
     except Exception as error:  # noqa: BLE001 - a failed part is a result too; the rest must still run
-        results[name] = {"error": f"{type(error).__name__}: {str(error)[:1500]}"}
+        results[name] = {"error": f"{type(error).__name__}: {str(error)[-1500:]}"}  # the end holds stderr's tail
     results[name]["part_s"] = round(time.perf_counter() - started, 1)
     print(name, json.dumps(results[name], ensure_ascii=False), flush=True)
 
@@ -161,6 +159,7 @@ def main() -> int:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    os.chdir(ROOT)  # `python -m pipelines.cli` finds the checkout's packages from here
     sys.path.insert(0, str(ROOT))
     from kobert_ops import paths
 

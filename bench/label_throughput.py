@@ -162,15 +162,22 @@ class PeakMemory:
         return self.peak, self.peak_pss
 
 
-def timed(command: list[str], env: dict | None = None) -> dict:
-    """Run a process; wall seconds from start to exit, peak tree memory, its stdout."""
+def timed(command: list[str], env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run a process; wall seconds from start to exit, peak tree memory, its stdout. Past `timeout` seconds the
+    process is killed and `subprocess.TimeoutExpired` raised."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **(env or {})})
     memory = PeakMemory(process.pid)
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    finally:
+        peak, peak_pss = memory.stop()
     wall = time.perf_counter() - started
-    peak, peak_pss = memory.stop()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
     return {"wall_s": round(wall, 2), "peak_rss_gib": round(peak / 2**30, 2),
