@@ -1,18 +1,23 @@
-"""Which CPU path `--runtime auto` labels with on this machine: the model's own int8 ONNX export, or PyTorch.
+"""Which CPU path `--runtime auto` labels with on this machine: one of the model's own int8 exports, or PyTorch.
 
-A PyTorch model folder may hold its int8 export in `onnx-int8/` (`kobert export --model M --format onnx
---quantize int8 --output M/onnx-int8`). `auto` labels with it where all of these hold, and says why:
+A PyTorch model folder may hold int8 exports of itself: `openvino-int8/` (`kobert export --model M --format
+openvino --quantize int8 --output M/openvino-int8`) and `onnx-int8/` (`--format onnx`). `auto` labels with one
+where all of these hold, and says why:
 
 - the run is on a CPU and `--precision` is `auto` (a forced precision is PyTorch's);
-- the CPU has no AMX. Measured (bench/results/onnx_throughput.md): fused int8 on ONNX Runtime was the fastest
-  path on an AVX-512 bf16 + VNNI EPYC (2.49× torch fp32, 1.49× torch bf16) and on an AVX2-only EPYC; on AMX
-  Xeons torch bf16 is the measured fast path and ONNX Runtime's int8 there has not been measured;
+- the CPU has no AMX. Measured (bench/results/onnx_throughput.md): on an AVX-512 bf16 + VNNI EPYC (Zen 4)
+  OpenVINO's static int8 graph was the fastest path (about 1.3× ONNX Runtime's fused dynamic int8, which beat
+  torch bf16 1.5×); on an AVX2-only EPYC ONNX Runtime's int8 was (OpenVINO not measured there); on AMX Xeons
+  torch bf16 is the measured fast path and neither int8 export has been measured there;
 - the export was made from these very weights (`export.json` records their sha256: a folder retrained after
   its export must not label with the old graph);
 - its check kept at least 99.5% of PyTorch fp32's labels on real reviews (`export.json`), so a model whose
-  int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx`.
+  int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx` or
+  `--runtime openvino`.
 
-Everything else stays on PyTorch (`kobert_ops.predictor` picks bf16 or fp32 per CPU).
+With both exports, the one measured faster on the CPU's kind goes first (`export_order`: OpenVINO where the CPU
+has VNNI), and the other is taken where the first fails a check. Everything else stays on PyTorch
+(`kobert_ops.predictor` picks bf16 or fp32 per CPU).
 """
 
 from __future__ import annotations
@@ -21,13 +26,20 @@ import hashlib
 import json
 from pathlib import Path
 
-INT8_EXPORT = "onnx-int8"  # a model folder's own int8 export, which `--runtime auto` may choose
+# a model folder's own int8 exports, which `--runtime auto` may choose, by runtime
+INT8_EXPORTS = {"openvino": "openvino-int8", "onnx": "onnx-int8"}
+INT8_EXPORT = INT8_EXPORTS["onnx"]
+GRAPH_FILES = {"onnx": "model.onnx", "openvino": "model.xml"}  # as kobert_ops.onnx_predictor.EXPORT_GRAPHS
 MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], without importing onnx
 # Rows per forward pass where the caller leaves it to the runtime. PyTorch's 128 was tuned on the fp32/bf16
 # paths; ONNX Runtime int8 labeled 3,000 reviews of the base preset at 198 reviews/s in passes of 64 against 189
 # in passes of 128 (EPYC Zen 4, 2 threads, 2026-12-06): fewer rows per pass pad less, and its int8 GEMMs stay
-# efficient at ~1,100 token rows.
-FORWARD_BATCH = {"torch": 128, "onnx": 64}
+# efficient at ~1,100 token rows. OpenVINO's static int8 graph, same probe (2026-12-07): 224.5 / 228.9 / 235.5
+# reviews/s in passes of 32 / 64 / 128.
+FORWARD_BATCH = {"torch": 128, "onnx": 64, "openvino": 128}
+# What each runtime's int8 export was measured to be on the CPUs it is chosen for (docs/onnx.md)
+FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on a CPU with VNNI",
+             "onnx": "ONNX Runtime int8 is the fastest measured path on such CPUs"}
 
 
 def weights_sha256(directory: str | Path) -> str:
@@ -41,19 +53,39 @@ def weights_sha256(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
-def has_amx() -> bool:
-    """AMX tiles on this CPU, from the kernel's CPU flags (Linux), else from torch: importing torch costs a
-    second or more of start-up that the ONNX path does not otherwise need."""
+def cpu_flags() -> set[str] | None:
+    """The kernel's CPU flags (Linux), or None where /proc/cpuinfo is not there."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    return "amx_tile" in line.split()
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return None
+
+
+def has_amx() -> bool:
+    """AMX tiles on this CPU, from the kernel's CPU flags (Linux), else from torch: importing torch costs a
+    second or more of start-up that the ONNX path does not otherwise need."""
+    flags = cpu_flags()
+    if flags is not None:
+        return "amx_tile" in flags
     import torch
 
     return bool(torch.cpu._is_amx_tile_supported())
+
+
+def has_vnni() -> bool:
+    """VNNI's int8 dot products (AVX-512 or AVX) on this CPU: where OpenVINO's static int8 export was measured
+    ahead of ONNX Runtime's dynamic one (an AVX-512 VNNI EPYC). Unknown flags: False."""
+    return bool((cpu_flags() or set()) & {"avx512_vnni", "avx_vnni"})
+
+
+def export_order() -> list[str]:
+    """The runtimes whose int8 export `auto` tries, fastest measured first on this CPU: OpenVINO on a CPU with
+    VNNI; ONNX Runtime first elsewhere (measured fastest on an AVX2-only EPYC, where OpenVINO was not measured)."""
+    return ["openvino", "onnx"] if has_vnni() else ["onnx", "openvino"]
 
 
 def gpu_device_files() -> bool:
@@ -72,51 +104,70 @@ def run_device(device: str) -> str:
     return resolve_device(device)
 
 
-def may_use_export(model: str, runtime: str, precision: str, device: str) -> bool:
-    """Cheaply, before anything is loaded: whether a run will likely label with an ONNX export (a local export
-    folder, or a local model folder holding `onnx-int8/` on a CPU without AMX), so that a driver can warm up
-    ONNX Runtime instead of importing torch and transformers. A guess only: the real choice is
-    `load_predictor`'s."""
+def may_use_export(model: str, runtime: str, precision: str, device: str) -> str:
+    """Cheaply, before anything is loaded: the runtime (`onnx`, `openvino`) a run will likely label with an
+    export of, or "" (a local export folder, or a local model folder holding an int8 export on a CPU without
+    AMX), so that a driver can warm up that runtime instead of importing torch and transformers. A guess only:
+    the real choice is `load_predictor`'s."""
     folder = Path(model).expanduser()
     if runtime == "torch" or not folder.is_dir():
-        return False
-    if (folder / "model.onnx").is_file():
-        return True
-    return (runtime == "auto" and precision == "auto" and (folder / INT8_EXPORT / "model.onnx").is_file()
-            and device in ("auto", "cpu") and run_device(device) == "cpu" and not has_amx())
+        return ""
+    for kind, graph in GRAPH_FILES.items():
+        if (folder / graph).is_file():
+            return kind
+    if runtime == "auto" and precision == "auto" and device in ("auto", "cpu") and run_device(device) == "cpu" \
+            and not has_amx():
+        for kind in export_order():
+            if (folder / INT8_EXPORTS[kind] / GRAPH_FILES[kind]).is_file():
+                return kind
+    return ""
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
     """(the int8 export folder `auto` labels with, why) or (None, why not). `directory` is `model` resolved
-    to a local folder; a URI model's `onnx-int8/` is fetched beside it only when it exists."""
+    to a local folder; a URI model's export folders are fetched beside it only when they exist. Of a folder's
+    exports (`INT8_EXPORTS`), the first in `export_order` that passes the checks is chosen."""
     if precision != "auto":
         return None, f"--precision {precision}"
     if device != "cpu":
         return None, f"the run is on {device}"
-    export = _find_export(model, directory)
-    if export is None:
-        return None, f"no {INT8_EXPORT}/ export in the model folder"
+    found = [(kind, export) for kind in export_order()
+             if (export := _find_export(model, directory, kind)) is not None]
+    if not found:
+        return None, f"no {' or '.join(name + '/' for name in INT8_EXPORTS.values())} export in the model folder"
     if has_amx():
-        return None, (f"this CPU has AMX: PyTorch bf16 is the measured fast path here ({INT8_EXPORT}/ on ONNX "
-                      "Runtime not measured on AMX)")
+        return None, ("this CPU has AMX: PyTorch bf16 is the measured fast path here (int8 exports not measured "
+                      "on AMX)")
+    reasons = []
+    for kind, export in found:
+        usable, why = _judge(kind, export, directory)
+        if usable:
+            return export, why
+        reasons.append(why)
+    return None, "; ".join(reasons)
+
+
+def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
+    """Whether `auto` may label with this int8 export of the folder's weights, and why (not)."""
+    name = INT8_EXPORTS[kind]
     record = json.loads((export / "export.json").read_text())
     if record.get("precision") != "int8":
-        return None, f"{INT8_EXPORT}/ holds a {record.get('precision')} export, not int8"
+        return False, f"{name}/ holds a {record.get('precision')} export, not int8"
     if record.get("source_weights_sha256") != weights_sha256(directory):
-        return None, f"{INT8_EXPORT}/ was exported from other weights than the folder holds now (export it again)"
+        return False, f"{name}/ was exported from other weights than the folder holds now (export it again)"
     check = record.get("check") or {}
     agreement = float(check.get("label_agreement", 0))
     if agreement < MIN_INT8_AGREEMENT:
-        return None, (f"{INT8_EXPORT}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
-                      f"{MIN_INT8_AGREEMENT:.1%}")
-    return export, (f"auto: no AMX on this CPU, and the model's {INT8_EXPORT}/ export kept {agreement:.2%} of "
-                    f"PyTorch fp32's labels on {check.get('rows', 0):,} reviews: ONNX Runtime int8 is the fastest "
-                    "measured path on such CPUs")
+        return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
+                       f"{MIN_INT8_AGREEMENT:.1%}")
+    return True, (f"auto: no AMX on this CPU, and the model's {name}/ export kept {agreement:.2%} of PyTorch "
+                  f"fp32's labels on {check.get('rows', 0):,} reviews: {FAST_PATH[kind]}")
 
 
-def _find_export(model: str, directory: Path) -> Path | None:
-    local = directory / INT8_EXPORT
-    if (local / "model.onnx").is_file():
+def _find_export(model: str, directory: Path, kind: str) -> Path | None:
+    name, graph = INT8_EXPORTS[kind], GRAPH_FILES[kind]
+    local = directory / name
+    if (local / graph).is_file():
         return local
     if "://" not in str(model):  # a hub id's repository is fetched by patterns of top-level files only
         return None
@@ -124,10 +175,10 @@ def _find_export(model: str, directory: Path) -> Path | None:
 
     uri, _ = model_store.split_pin(str(model))  # the pin is the weights' digest, not the subfolder's
     try:
-        fetched = hub.resolve(f"{uri.rstrip('/')}/{INT8_EXPORT}", allow_patterns=hub.MODEL_FILES)
-    except (OSError, model_store.ModelChangedError):  # FileNotFoundError: the folder has no onnx-int8/
+        fetched = hub.resolve(f"{uri.rstrip('/')}/{name}", allow_patterns=hub.MODEL_FILES)
+    except (OSError, model_store.ModelChangedError):  # FileNotFoundError: the folder has no such export
         return None
-    return fetched if (Path(fetched) / "model.onnx").is_file() else None
+    return fetched if (Path(fetched) / graph).is_file() else None
 
 
 def load_predictor(model: str, runtime: str = "auto", device: str = "auto", precision: str = "auto",
@@ -145,7 +196,7 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
         ValueError: a runtime that does not fit the folder, or a device or precision the export cannot give.
     """
     from kobert_ops import hub
-    from kobert_ops.onnx_predictor import check_runtime
+    from kobert_ops.onnx_predictor import EXPORT_GRAPHS, RUNTIME_NAMES, check_runtime, folder_runtime
     from kobert_ops.predictor import Predictor
 
     chosen = check_runtime(model, runtime, resolve=True)
@@ -153,29 +204,41 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
     if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
         export, why = int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES),
                                       run_device(device), precision)
-    if chosen == "onnx" or export is not None:
-        predictor = _onnx_predictor(str(export or model), device, precision, batch_size or FORWARD_BATCH["onnx"],
-                                    max_length, threads, None if export else tokenizer)
+    if chosen != "torch" or export is not None:
+        kind = folder_runtime(export) if export is not None else chosen
+        predictor = _export_predictor(kind, str(export or model), device, precision,
+                                      batch_size or FORWARD_BATCH[kind], max_length, threads,
+                                      None if export else tokenizer)
         if export is None:
-            why = "--runtime onnx" if runtime == "onnx" else "auto: the model folder is an ONNX export (model.onnx)"
-        return predictor, {"runtime": "onnx", "device": "cpu", "precision": predictor.precision, "why": why,
-                           "forward_batch_size": predictor.batch_size}
+            why = (f"--runtime {kind}" if runtime == kind
+                   else f"auto: the model folder is an {RUNTIME_NAMES[kind]} export ({EXPORT_GRAPHS[kind]})")
+        path = {"runtime": kind, "device": "cpu", "precision": predictor.precision, "why": why,
+                "forward_batch_size": predictor.batch_size}
+        if getattr(predictor, "runs_in", None):  # OpenVINO: the float precision around the int8 products
+            path["runs_in"] = predictor.runs_in
+        return predictor, path
     predictor = Predictor(model, device=device, precision=precision, batch_size=batch_size or FORWARD_BATCH["torch"],
                           max_length=max_length, num_threads=threads, tokenizer=tokenizer, auto_bf16=auto_bf16)
     return predictor, {"runtime": "torch", "device": predictor.device, "precision": predictor.precision,
                        "why": predictor.reason, "forward_batch_size": predictor.batch_size}
 
 
-def _onnx_predictor(model: str, device: str, precision: str, batch_size: int, max_length: int,
-                    threads: int | None, tokenizer: str | None):
-    """An `OnnxPredictor`; refuses a device or precision the export cannot give."""
+def _export_predictor(kind: str, model: str, device: str, precision: str, batch_size: int, max_length: int,
+                      threads: int | None, tokenizer: str | None):
+    """An `OnnxPredictor` (`kind` onnx) or `OpenVinoPredictor` (openvino); refuses a device or precision the
+    export cannot give."""
     from kobert_ops.onnx_predictor import OnnxPredictor
 
+    if kind == "openvino":
+        from kobert_ops.openvino_predictor import OpenVinoPredictor as predictor_class
+    else:
+        predictor_class = OnnxPredictor
+    names = {"onnx": ("ONNX", "ONNX Runtime's CPU provider"), "openvino": ("OpenVINO", "OpenVINO's CPU runtime")}
     if device not in ("auto", "cpu"):
-        raise ValueError(f"--runtime onnx runs on CPU (ONNX Runtime's CPU provider), not --device {device}")
-    predictor = OnnxPredictor(model, batch_size=batch_size, max_length=max_length, num_threads=threads,
-                              tokenizer=tokenizer)
+        raise ValueError(f"--runtime {kind} runs on CPU ({names[kind][1]}), not --device {device}")
+    predictor = predictor_class(model, batch_size=batch_size, max_length=max_length, num_threads=threads,
+                                tokenizer=tokenizer)
     if precision not in ("auto", predictor.precision):
-        raise ValueError(f"{model} is a {predictor.precision} ONNX export: --precision {precision} does not apply "
-                         f"(export again with --quantize int8 for int8, or pass --precision auto)")
+        raise ValueError(f"{model} is a {predictor.precision} {names[kind][0]} export: --precision {precision} does "
+                         f"not apply (export again with --quantize int8 for int8, or pass --precision auto)")
     return predictor

@@ -22,7 +22,7 @@ from kobert_ops.safe_weights import check_pickled_weights, loads_pickled_weights
 # merges.txt (BPE), SentencePiece *.model, and the configs. A model adds its weights (a `kobert export` folder: its
 # top-level graph; a hub repository's other ONNX files are not fetched with a PyTorch model).
 TOKENIZER_FILES = ["tokenizer.json", "vocab.txt", "merges.txt", "*.model", "*.json", "*.txt"]
-MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.bin", "model.onnx"]
+MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.bin", "model.onnx", "model.xml"]  # model.bin: "*.bin"
 
 
 class ModelNotAvailableError(RuntimeError):

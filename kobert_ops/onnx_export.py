@@ -189,8 +189,9 @@ def quantization_record(quantize: str | None, graph: Path) -> dict | None:
 
 
 def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int, batch_size: int,
-          num_threads: int | None, min_agreement: float) -> dict:
-    """Label `texts` with the export and with PyTorch fp32 (the stock forward) on the same token ids.
+          num_threads: int | None, min_agreement: float, open_export=OnnxPredictor) -> dict:
+    """Label `texts` with the export (opened by `open_export`: the predictor of its runtime) and with PyTorch fp32
+    (the stock forward) on the same token ids.
 
     Raises:
         AgreementError: equal labels on fewer than `min_agreement` of the rows.
@@ -199,7 +200,7 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
 
     reference = Predictor(model_dir, device="cpu", precision="fp32", batch_size=batch_size, max_length=max_length,
                           num_threads=num_threads, fused=False)
-    exported = OnnxPredictor(onnx_dir, batch_size=batch_size, max_length=max_length, num_threads=num_threads)
+    exported = open_export(onnx_dir, batch_size=batch_size, max_length=max_length, num_threads=num_threads)
     encoded = reference.tokenizer.batch_encode(list(texts), max_length=max_length, padding="longest")
     expected = reference.predict_encoded(encoded["input_ids"], encoded["valid_length"])
     got = exported.predict_encoded(encoded["input_ids"], encoded["valid_length"])
@@ -209,6 +210,8 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
               "label_agreement": agreement, "disagreeing_rows": int((got.label != expected.label).sum()),
               "min_agreement": min_agreement, "max_probability_difference": float(difference.max()),
               "mean_probability_difference": float(difference.mean())}
+    if getattr(exported, "runs_in", None):  # OpenVINO: the float precision around the graph's int8 products
+        result["runs_in"] = exported.runs_in
     if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
         raise AgreementError(
             f"the fp32 export's probabilities differ from PyTorch fp32's by up to "

@@ -27,7 +27,10 @@ from kobert_ops.tokenizer import load_tokenizer
 
 MODEL_FILE = "model.onnx"
 EXPORT_FILE = "export.json"
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
+# the graph file that makes a folder an export of each runtime (`kobert_ops.openvino_predictor.GRAPH_FILE` too)
+EXPORT_GRAPHS = {"onnx": MODEL_FILE, "openvino": "model.xml"}
+RUNTIME_NAMES = {"onnx": "ONNX", "openvino": "OpenVINO"}
 
 
 def is_onnx_folder(directory: str | os.PathLike) -> bool:
@@ -35,10 +38,18 @@ def is_onnx_folder(directory: str | os.PathLike) -> bool:
     return (Path(directory) / MODEL_FILE).is_file()
 
 
+def folder_runtime(directory: str | os.PathLike) -> str:
+    """The runtime a model folder is for: `onnx` (`model.onnx`), `openvino` (`model.xml`), else `torch`."""
+    for runtime, graph in EXPORT_GRAPHS.items():
+        if (Path(directory) / graph).is_file():
+            return runtime
+    return "torch"
+
+
 def check_runtime(model: str | os.PathLike, runtime: str, resolve: bool = False) -> str:
-    """`torch` or `onnx` for `model`: `auto` is what the folder holds (`model.onnx`: onnx). A runtime that does
-    not fit the folder is refused. Only a local folder is looked at unless `resolve` (a URI or hub id is
-    fetched then): a run's options are checked before any download.
+    """`torch`, `onnx` or `openvino` for `model`: `auto` is what the folder holds (`model.onnx`: onnx,
+    `model.xml`: openvino, else torch). A runtime that does not fit the folder is refused. Only a local folder is
+    looked at unless `resolve` (a URI or hub id is fetched then): a run's options are checked before any download.
 
     Raises:
         ValueError: an unknown runtime, or one that does not fit the folder (one line).
@@ -50,13 +61,14 @@ def check_runtime(model: str | os.PathLike, runtime: str, resolve: bool = False)
         directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
     if not directory.is_dir():
         return runtime
-    onnx = is_onnx_folder(directory)
-    if runtime == "torch" and onnx:
-        raise ValueError(f"{model} is an ONNX export (model.onnx): label it with --runtime onnx")
-    if runtime == "onnx" and not onnx:
-        raise ValueError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
-                         f"`kobert export --format onnx --model {model} --output FOLDER`")
-    return "onnx" if onnx else "torch"
+    kind = folder_runtime(directory)
+    if runtime in ("auto", kind):
+        return kind
+    if kind != "torch":
+        raise ValueError(f"{model} is an {RUNTIME_NAMES[kind]} export ({EXPORT_GRAPHS[kind]}): label it with "
+                         f"--runtime {kind}")
+    raise ValueError(f"{model} holds no {EXPORT_GRAPHS[runtime]}: --runtime {runtime} needs a folder written by "
+                     f"`kobert export --format {runtime} --model {model} --output FOLDER`")
 
 
 def export_config(directory: Path) -> SimpleNamespace:
@@ -107,12 +119,8 @@ class OnnxPredictor:
     def __init__(self, model: str | os.PathLike, batch_size: int = 64, max_length: int = 128,
                  sort_by_length: bool = True, num_threads: int | None = None,
                  tokenizer: str | os.PathLike | None = None) -> None:
-        import onnxruntime as ort
-
         directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
-        if not is_onnx_folder(directory):
-            raise FileNotFoundError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
-                                    "`kobert export --format onnx`")
+        self.check_folder(model, directory)
         self.batch_size = batch_size
         self.max_length = max_length
         self.sort_by_length = sort_by_length
@@ -124,11 +132,24 @@ class OnnxPredictor:
         export_path = directory / EXPORT_FILE
         export = json.loads(export_path.read_text()) if export_path.exists() else {}
         self.precision = export.get("precision", "fp32")
-        self.session = ort.InferenceSession(str(directory / MODEL_FILE), session_options(num_threads),
-                                            providers=["CPUExecutionProvider"])
-        self._input_types = {node.name: np.int32 if node.type == "tensor(int32)" else np.int64
-                             for node in self.session.get_inputs()}
+        self.session, self._input_types = self.open_session(directory, num_threads)
         self._label_names = np.array(self.labels, dtype=object)
+
+    def open_session(self, directory: Path, num_threads: int | None):
+        """The runtime's session over the folder's graph (anything with ONNX Runtime's `run(names, feeds)`), and
+        the integer type of each graph input."""
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(directory / MODEL_FILE), session_options(num_threads),
+                                       providers=["CPUExecutionProvider"])
+        return session, {node.name: np.int32 if node.type == "tensor(int32)" else np.int64
+                         for node in session.get_inputs()}
+
+    @staticmethod
+    def check_folder(model: str | os.PathLike, directory: Path) -> None:
+        if not is_onnx_folder(directory):
+            raise FileNotFoundError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
+                                    "`kobert export --format onnx`")
 
     def predict(self, texts: Sequence[str]) -> Predictions:
         """Label raw texts (callers reject null/empty texts before this)."""

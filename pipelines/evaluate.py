@@ -32,7 +32,7 @@ class EvaluateConfig:
     text_column: str = field(default="text", metadata={"help": "column with the text"})
     label_column: str = field(default="label", metadata={"help": "column with label ids or label names"})
     batch_size: int = field(default=0, metadata={
-        "help": "rows per forward pass (0: the runtime's own, 128 on PyTorch, 64 on ONNX Runtime)"})
+        "help": "rows per forward pass (0: the runtime's own, 128 on PyTorch and OpenVINO, 64 on ONNX Runtime)"})
     max_length: int = field(default=128, metadata={"help": "token ids per row; longer texts are truncated"})
     tokenizer: str | None = field(default=None, metadata={
         "help": "tokenizer directory or hub id (default: the model's own); its ids must fit the model's vocabulary"})
@@ -40,9 +40,10 @@ class EvaluateConfig:
     precision: str = field(default="auto", metadata={"help": "auto: bf16 where the hardware has bf16 units, else fp32; int8: dynamic int8 quantization (CPU)", "choices": ["auto", "bf16", "fp32", "int8"]})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
     runtime: str = field(default="auto", metadata={
-        "help": "torch, onnx (a `kobert export` folder on ONNX Runtime, CPU) or auto: onnx for an export folder, the "
-                "model folder's own checked onnx-int8/ export where it is this CPU's fast path, else torch",
-        "choices": ["auto", "torch", "onnx"]})
+        "help": "torch, onnx (a `kobert export --format onnx` folder on ONNX Runtime, CPU), openvino (a `kobert "
+                "export --format openvino` folder on OpenVINO, CPU) or auto: the export a folder is, the model "
+                "folder's own checked int8 export (openvino-int8/, onnx-int8/) where it is this CPU's fast path, else "
+                "torch", "choices": ["auto", "torch", "onnx", "openvino"]})
 
     def __post_init__(self) -> None:
         if self.batch_size < 0:

@@ -1,14 +1,18 @@
-"""`kobert export`: a classifier folder as an ONNX model folder for ONNX Runtime (and serving teams).
+"""`kobert export`: a classifier folder as an ONNX or OpenVINO model folder for the CPU runtimes (and serving
+teams).
 
     kobert export --model runs/nsmc-small --format onnx --output runs/nsmc-small-onnx
     kobert export --model s3://bucket/models/x --format onnx --quantize int8 --output s3://bucket/models/x-onnx-int8
+    kobert export --model runs/nsmc-small --format openvino --quantize int8 --output runs/nsmc-small/openvino-int8
 
-The folder holds `model.onnx` (ONNX Runtime's BERT fusions applied; int8 weights with `--quantize int8`),
-`config.json` with the labels, the tokenizer's files, and `export.json`: exporter, versions, opset, fused
-operators, quantization, and the check. Before anything is written, `--check-rows` real reviews are labeled
-by the export and by PyTorch fp32 on the same token ids; an export that keeps fewer than 99.9% (fp32) or
-99.5% (int8) of PyTorch's labels is refused, exit 1. `kobert label --runtime onnx --model FOLDER` labels
-with it (docs/onnx.md).
+`--format onnx`: `model.onnx` (ONNX Runtime's BERT fusions applied; dynamic int8 with `--quantize int8`).
+`--format openvino`: `model.xml`/`model.bin`, OpenVINO's IR (static int8 with `--quantize int8`, its activation
+scales calibrated on `--calibration-rows` real reviews other than the check's). Either folder holds `config.json`
+with the labels, the tokenizer's files, and `export.json`: exporter, versions, quantization, and the check. Before
+anything is written, `--check-rows` real reviews are labeled by the export and by PyTorch fp32 on the same token
+ids; an export that keeps fewer than 99.9% (fp32) or 99.5% (int8) of PyTorch's labels is refused, exit 1.
+`kobert label --model FOLDER` labels with it (docs/onnx.md); a model folder's own `onnx-int8/` or
+`openvino-int8/` is what `--runtime auto` may pick.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from dataclasses import dataclass, field
 
 from pipelines.args import add_dataclass_arguments, dataclass_from_args
 
-HELP = "export a classifier to ONNX (fused, optionally int8), checked against PyTorch on real reviews"
-FORMATS = ("onnx",)
+HELP = "export a classifier to ONNX or OpenVINO (optionally int8), checked against PyTorch on real reviews"
+FORMATS = ("onnx", "openvino")
 
 
 @dataclass
@@ -29,13 +33,18 @@ class ExportConfig:
 
     model: str = field(metadata={"help": "classifier directory or URI (e.g. a `kobert train` output) or hub id"})
     output: str = field(metadata={"help": "folder or URI (s3://, gs://, ...) for the exported model folder"})
-    format: str = field(default="onnx", metadata={"help": "export format (onnx: ONNX Runtime's BERT fusions applied)"})
+    format: str = field(default="onnx", metadata={
+        "help": "export format (onnx: ONNX Runtime's BERT fusions applied; openvino: OpenVINO's IR)"})
     quantize: str | None = field(default=None, metadata={
-        "help": "int8: ONNX Runtime dynamic int8 quantization of the fused graph (int8 weights, activations per run)"})
+        "help": "int8: on onnx, ONNX Runtime's dynamic int8 quantization of the fused graph (int8 weights, activations "
+                "per run); on openvino, NNCF's static int8 quantization (activation scales fixed from calibration "
+                "reviews): the fastest measured CPU path where the CPU has VNNI (docs/onnx.md)"})
     check_rows: int = field(default=2000, metadata={
         "help": "real reviews labeled by both the export and PyTorch fp32 before anything is written"})
     check_data: str | None = field(default=None, metadata={
         "help": "Parquet file, folder or URI of the check's texts (default: $KOBERT_SHARED/data/nsmc/reviews.parquet)"})
+    calibration_rows: int = field(default=300, metadata={
+        "help": "real reviews, other than the check's, that set the int8 scales (--format openvino --quantize int8)"})
     text_column: str = field(default="text", metadata={"help": "column of --check-data holding the texts"})
     max_length: int = field(default=128, metadata={"help": "token ids per text in the check (special tokens included)"})
     threads: int = field(default=0, metadata={"help": "CPU threads of the check (0: every core)"})
@@ -45,6 +54,8 @@ class ExportConfig:
             raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.quantize not in (None, "int8"):
             raise ValueError(f"--quantize must be int8 (or absent for fp32), got {self.quantize!r}")
+        if self.calibration_rows < 1:
+            raise ValueError(f"--calibration-rows must be at least 1, got {self.calibration_rows}")
         if self.check_rows < 1:
             raise ValueError(f"--check-rows must be at least 1, got {self.check_rows}")
         if not 2 < self.max_length <= 512:
@@ -71,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
 def source_folder(model: str):
     """The local folder of the classifier to export; one-line errors for what cannot be exported."""
     from kobert_ops import hub
-    from kobert_ops.onnx_predictor import is_onnx_folder
+    from kobert_ops.onnx_predictor import RUNTIME_NAMES, folder_runtime
     from pipelines.errors import UserError
 
     directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
-    if is_onnx_folder(directory):
-        raise UserError(f"{model} is already an ONNX export; pass the PyTorch classifier folder it came from")
+    kind = folder_runtime(directory)
+    if kind != "torch":
+        raise UserError(f"{model} is already an {RUNTIME_NAMES[kind]} export; pass the PyTorch classifier folder it "
+                        "came from")
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
         raise UserError(f"{model} holds no weights (model.safetensors); pass a classifier folder, e.g. a "
                         "`kobert train` or `kobert init-model` output")
@@ -106,31 +119,66 @@ def export(config: ExportConfig) -> dict:
     from pathlib import Path
 
     from kobert_ops import paths
-    from kobert_ops.onnx_export import export_onnx
-    from kobert_ops.onnx_predictor import MODEL_FILE
+    from kobert_ops.onnx_predictor import EXPORT_GRAPHS
     from pipelines.core.storage import is_uri, staged_output
     from pipelines.errors import UserError
 
-    if not is_uri(config.output) and (Path(config.output) / MODEL_FILE).exists():
-        raise UserError(f"{config.output} already holds an export ({MODEL_FILE}); remove it or pick another --output")
+    if not is_uri(config.output):
+        for graph in EXPORT_GRAPHS.values():
+            if (Path(config.output) / graph).exists():
+                raise UserError(f"{config.output} already holds an export ({graph}); remove it or pick another "
+                                "--output")
     source_folder(config.model)  # refuses what cannot be exported before the texts are read
     data = config.check_data or str(paths.require(paths.nsmc_reviews(), "the check's reviews", paths.NSMC_HELP))
-    texts = check_texts(data, config.check_rows, config.text_column)
-    options = dict(texts=texts, quantize=config.quantize, max_length=config.max_length,
-                   num_threads=config.threads or None, texts_source=data)
+    options = dict(quantize=config.quantize, max_length=config.max_length, num_threads=config.threads or None,
+                   texts_source=data)
+    if config.format == "openvino":
+        from kobert_ops.openvino_export import export_openvino as export_to
+
+        calibrated = config.quantize == "int8"
+        texts = check_texts(data, config.check_rows + (config.calibration_rows if calibrated else 0),
+                            config.text_column)
+        options["texts"], options["calibration_texts"] = split_calibration(
+            texts, config.calibration_rows if calibrated else 0)
+    else:
+        from kobert_ops.onnx_export import export_onnx as export_to
+
+        options["texts"] = check_texts(data, config.check_rows, config.text_column)
     if not is_uri(config.output):  # a local folder is created only once the check has passed
-        report = export_onnx(config.model, config.output, **options)
+        report = export_to(config.model, config.output, **options)
     else:
         with staged_output(config.output) as staging:
-            report = export_onnx(config.model, staging, **options)
+            report = export_to(config.model, staging, **options)
     return report
+
+
+def split_calibration(texts: list[str], rows: int) -> tuple[list[str], list[str]]:
+    """(check texts, calibration texts): `rows` of `texts` spread evenly over them calibrate, the others check,
+    so the check judges the int8 scales on reviews they were not fitted to."""
+    if rows <= 0:
+        return texts, []
+    rows = min(rows, len(texts) // 2)  # a small input: half each
+    stride = len(texts) / rows
+    picked = {int(i * stride) for i in range(rows)}
+    return ([text for i, text in enumerate(texts) if i not in picked],
+            [text for i, text in enumerate(texts) if i in picked])
 
 
 def summary_line(report: dict, output: str) -> str:
     check = report["check"]
+    verdict = (f"check: {check['label_agreement']:.2%} of PyTorch fp32's labels on {check['rows']:,} reviews, max "
+               f"probability difference {check['max_probability_difference']:.4f}")
+    if report["format"] == "openvino":
+        quantization = report.get("quantization")
+        how = (f"NNCF static int8, scales from {quantization['calibration_rows']:,} other reviews" if quantization
+               else "fp32")
+        return (f"wrote {report['precision']} OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB; {how}) to "
+                f"{output}; {verdict} (run in {check.get('runs_in', 'f32')} around the int8 products)"
+                if quantization else
+                f"wrote {report['precision']} OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB) to {output}; "
+                f"{verdict}")
     fused = ", ".join(f"{name} {count}" for name, count in report["fusions"].items()) or "none"
     if report.get("layer_norms_as_plain_operators"):
         fused += f"; {report['layer_norms_as_plain_operators']} layer norms then split into plain operators"
     return (f"wrote {report['precision']} ONNX model ({report['model_bytes'] / 1e6:.1f} MB; fused: {fused}) to "
-            f"{output}; check: {check['label_agreement']:.2%} of PyTorch fp32's labels on {check['rows']:,} "
-            f"reviews, max probability difference {check['max_probability_difference']:.4f}")
+            f"{output}; {verdict}")

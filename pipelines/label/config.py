@@ -28,7 +28,7 @@ class LabelConfig:
         "help": "rows per Ray Data block (ray engine; 0: --batch-size, so one block is one actor call): the unit "
                 "actors share out and a lost node repeats, whatever the input files' sizes"})
     forward_batch_size: int = field(default=0, metadata={
-        "help": "rows per forward pass of the model (0: the runtime's own, 128 on PyTorch, 64 on ONNX Runtime)"})
+        "help": "rows per forward pass of the model (0: the runtime's own, 128 on PyTorch and OpenVINO, 64 on ONNX Runtime)"})
     max_length: int = field(default=128, metadata={
         "help": "token ids per text, the model's special tokens included; longer texts are truncated and flagged"})
     actors: str = field(default="1", metadata={
@@ -41,9 +41,11 @@ class LabelConfig:
                 "units (AMX, CUDA), else fp32",
         "choices": ["auto", "fp32", "bf16", "bf16-full", "int8"]})
     runtime: str = field(default="auto", metadata={
-        "help": "torch: a PyTorch classifier folder; onnx: a `kobert export --format onnx` folder on ONNX Runtime "
-                "(CPU; the precision is the export's, see docs/onnx.md); auto: onnx when the model folder holds "
-                "model.onnx, else torch", "choices": ["auto", "torch", "onnx"]})
+        "help": "torch: a PyTorch classifier folder; onnx: a `kobert export --format onnx` folder on ONNX Runtime; "
+                "openvino: a `kobert export --format openvino` folder on OpenVINO (both CPU; the precision is the "
+                "export's, see docs/onnx.md); auto: the export a folder is (model.onnx, model.xml), a PyTorch "
+                "folder's own checked int8 export (openvino-int8/, onnx-int8/) where it is this CPU's fast path, "
+                "else torch", "choices": ["auto", "torch", "onnx", "openvino"]})
     cpus_per_actor: float = field(default=0, metadata={
         "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "
                 "--actors with one CPU left for the read and write tasks)"})

@@ -283,23 +283,27 @@ def run_entry(run_id: str, now: datetime, engine: str, model: dict, files, stats
 
 def warm_up(config: LabelConfig) -> threading.Thread | None:
     """Import the model code (seconds) in a thread while inputs are listed and checked, when this process may
-    run the model itself (the local engine): ONNX Runtime when the run will likely label with an export
-    (`kobert_ops.cpu_path.may_use_export`: then torch and transformers are never imported), else torch and
-    transformers. Join the thread before anything else imports from transformers: its lazy module is not
+    run the model itself (the local engine): ONNX Runtime or OpenVINO when the run will likely label with an
+    export (`kobert_ops.cpu_path.may_use_export`: then torch and transformers are never imported), else torch
+    and transformers. Join the thread before anything else imports from transformers: its lazy module is not
     thread-safe (a concurrent `from transformers import AutoConfig` failed with ImportError)."""
     if config.engine != "ray" and not os.environ.get("RAY_ADDRESS"):
         from kobert_ops.cpu_path import may_use_export
 
-        onnx = may_use_export(config.model, config.runtime, config.precision, config.device)
-        thread = threading.Thread(target=_import_model_code, args=(onnx,), daemon=True, name="warm-up")
+        export = may_use_export(config.model, config.runtime, config.precision, config.device)
+        thread = threading.Thread(target=_import_model_code, args=(export,), daemon=True, name="warm-up")
         thread.start()
         return thread
     return None
 
 
-def _import_model_code(onnx: bool) -> None:
+def _import_model_code(export: str) -> None:
     try:
-        if onnx:
+        if export == "openvino":
+            import openvino  # noqa: F401
+
+            import kobert_ops.openvino_predictor  # noqa: F401
+        elif export == "onnx":
             import onnxruntime  # noqa: F401
 
             import kobert_ops.onnx_predictor  # noqa: F401

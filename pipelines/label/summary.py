@@ -85,7 +85,8 @@ def summary_text(stats: RunStats, *, output: str, run_id: str, model: str, model
         f"  run         {run_id}",
     ]
     for path in stats.paths():
-        lines.append(f"  path        {path['runtime']} {path['precision']} on {path['device']} ({path['why']})")
+        floats = f", {path['runs_in']} around it" if path.get("runs_in") and path["precision"] == "int8" else ""
+        lines.append(f"  path        {path['runtime']} {path['precision']}{floats} on {path['device']} ({path['why']})")
     for name, count in sorted(stats.labels.items(), key=lambda item: -item[1]):
         share = 100 * count / max(stats.labeled, 1)
         lines.append(f"  label {name:<10} {count:>10,}  {share:5.1f}%  {'#' * round(share / 4)}")

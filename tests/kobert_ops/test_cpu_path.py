@@ -56,7 +56,7 @@ def test_the_export_is_not_chosen_on_amx_for_another_precision_or_device_or_othe
     export, why = cpu_path.int8_export_for(str(retrained), retrained, "cpu", "auto")
     assert export is None and "exported from other weights" in why
     assert cpu_path.int8_export_for(str(tiny_model_dir), tiny_model_dir, "cpu", "auto") == (
-        None, "no onnx-int8/ export in the model folder")
+        None, "no openvino-int8/ or onnx-int8/ export in the model folder")
 
 
 def test_auto_labels_with_the_folders_int8_export_where_it_is_the_fast_path(with_export, nsmc_path, tmp_path,

@@ -1,0 +1,69 @@
+"""Batch prediction with an OpenVINO export (`kobert export --format openvino`) on OpenVINO's CPU runtime: the
+ONNX predictor's tokenizer, length-sorted batching, labels and softmax, with OpenVINO running the graph.
+
+Why a second runtime: on an EPYC Zen 4 (AVX-512 VNNI and bf16) the statically quantized int8 graph that
+`kobert_ops.openvino_export` writes labels the `base` preset's reviews about 1.3× faster than ONNX Runtime's
+dynamic int8 graph, and keeps more of PyTorch fp32's labels (bench/results/onnx_throughput.md, docs/onnx.md):
+its activations' scales are fixed at export, so no pass quantizes them at run time, and oneDNN's int8 kernels run
+the products.
+
+An int8 export runs the operators left outside int8 in bf16 on CPUs with native bf16 (OpenVINO's own default
+there) and in f32 elsewhere; an fp32 export runs in f32 everywhere. `runs_in` says which, and the labeling path
+and the export's check record it. One compiled model per predictor (per
+labeling actor), with its inference threads set to the actor's CPUs, one stream, latency mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from kobert_ops.onnx_predictor import EXPORT_GRAPHS, OnnxPredictor
+
+GRAPH_FILE = EXPORT_GRAPHS["openvino"]  # OpenVINO's IR: the graph, beside its weights
+WEIGHTS_FILE = "model.bin"
+
+
+def is_openvino_folder(directory: str | os.PathLike) -> bool:
+    """True for a folder written by `kobert export --format openvino` (it holds `model.xml`)."""
+    return (Path(directory) / GRAPH_FILE).is_file()
+
+
+class CompiledSession:
+    """An OpenVINO compiled model behind the `session.run(names, feeds)` that `OnnxPredictor` calls."""
+
+    def __init__(self, graph: Path, num_threads: int | None, precision_hint: str | None = None) -> None:
+        import openvino as ov
+
+        config = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+        if precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = precision_hint
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = num_threads
+        self.compiled = ov.Core().compile_model(str(graph), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32 or bf16
+        self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+
+    def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [self.request.infer(feeds)[self.compiled.output(0)]]
+
+
+class OpenVinoPredictor(OnnxPredictor):
+    """Loads an OpenVINO export and its tokenizer once; predicts batches of texts or encoded rows (the arguments
+    are `OnnxPredictor`'s; `num_threads` sets OpenVINO's inference threads)."""
+
+    def open_session(self, directory: Path, num_threads: int | None):
+        # an fp32 export computes in f32 everywhere (what its check holds it to); int8 keeps OpenVINO's default
+        session = CompiledSession(directory / GRAPH_FILE, num_threads, "f32" if self.precision == "fp32" else None)
+        self.runs_in = session.runs_in
+        return session, {name: np.int64 for name in session.input_names}
+
+    @staticmethod
+    def check_folder(model: str | os.PathLike, directory: Path) -> None:
+        if not is_openvino_folder(directory):
+            raise FileNotFoundError(f"{model} holds no {GRAPH_FILE}: --runtime openvino needs a folder written by "
+                                    "`kobert export --format openvino`")
