@@ -156,14 +156,20 @@ def calibration_feeds(tokenizer, texts: Sequence[str], max_length: int, batch_si
 def quantize_static(model, feeds: list[dict]):
     """NNCF's post-training int8 quantization with its transformer rules, calibrated on every batch of `feeds`;
     its progress bars and tables are kept off the user's console (the export prints its own summary)."""
-    os.environ.setdefault("NNCF_CI", "1")  # no usage report to Google Analytics (see the module docstring)
-    import nncf
-
+    nncf = import_nncf()
     nncf.set_log_level(logging.ERROR)
     with quiet_logging(logging.WARNING), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         return nncf.quantize(model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
                              subset_size=len(feeds))  # NNCF counts dataset items: here batches
+
+
+def import_nncf():
+    """NNCF, imported with its usage reports to Google Analytics switched off (see the module docstring)."""
+    os.environ.setdefault("NNCF_CI", "1")
+    import nncf
+
+    return nncf
 
 
 def graph_sha256(folder: Path) -> str:
@@ -181,9 +187,7 @@ def openvino_versions() -> dict[str, str]:
 
     found = {"openvino": openvino.get_version().split("-")[0]}
     try:
-        import nncf
-
-        found["nncf"] = nncf.__version__
+        found["nncf"] = import_nncf().__version__
     except ImportError:
         pass
     return found

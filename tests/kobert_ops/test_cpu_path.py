@@ -1,6 +1,7 @@
-"""`--runtime auto` and a model folder's own `onnx-int8/` export (issue 14): chosen only on a CPU without AMX,
-for the very weights it was made from, when its check kept >= 99.5% of PyTorch fp32's labels; the run's
-manifest and summary say which path ran and why.
+"""`--runtime auto` and a model folder's own int8 exports, `onnx-int8/` and `openvino-int8/` (issue 14): chosen
+only on a CPU without AMX, for the very weights they were made from, when the check kept >= 99.5% of PyTorch
+fp32's labels, the one measured faster on the CPU's kind first; the run's manifest and summary say which path ran
+and why.
 
 The model is the random tiny one with a decisive head, its int8 export real (`kobert export`'s code, the check
 run on real reviews). A random encoder's int8 graph keeps only ~94% of the labels (its reviews differ little),
@@ -17,6 +18,7 @@ import pytest
 
 from kobert_ops import cpu_path
 from kobert_ops.onnx_export import export_onnx
+from kobert_ops.openvino_export import export_openvino
 from pipelines.cli import main
 from tests.onnx_models import decisive_classifier
 
@@ -106,9 +108,9 @@ def test_amx_is_read_from_the_cpu_flags_as_torch_reads_it():
     assert cpu_path.has_amx() == bool(torch.cpu._is_amx_tile_supported())
 
 
-def test_an_onnx_label_run_never_imports_torch_or_transformers(tmp_path, tiny_model_dir, real_reviews, nsmc_path):
+def test_an_export_label_run_never_imports_torch_or_transformers(tmp_path, tiny_model_dir, real_reviews, nsmc_path):
     """Start-up of a scheduled job (issue 14): labeling with a model folder's own int8 export, or with an export
-    folder, the local engine imports neither torch, transformers nor Ray (measured on the Zen 4: a 10-row run of
+    folder (ONNX or OpenVINO), the local engine imports neither torch, transformers nor Ray (measured on the Zen 4: a 10-row run of
     the base preset went from 6.3 s to 1.9 s wall). The fresh tiny model gives nearly every review one label,
     so its int8 export passes the check and `auto` chooses it."""
     import subprocess
@@ -120,12 +122,80 @@ def test_an_onnx_label_run_never_imports_torch_or_transformers(tmp_path, tiny_mo
     shutil.copytree(tiny_model_dir, model)
     texts = [text for text in real_reviews if text and text.strip()]
     export_onnx(model, model / cpu_path.INT8_EXPORT, texts=texts[:200], quantize="int8", num_threads=1)
+    export_openvino(tiny_model_dir, tmp_path / "openvino-int8", texts=texts[:100], calibration_texts=texts[200:300],
+                    num_threads=1)
     pq.write_table(pq.read_table(nsmc_path).slice(0, 50), tmp_path / "reviews.parquet")
-    for name, folder in [("own export", model), ("export folder", model / cpu_path.INT8_EXPORT)]:
+    for name, folder, path in [("own export", model, "onnx int8 on cpu"),
+                               ("export folder", model / cpu_path.INT8_EXPORT, "onnx int8 on cpu"),
+                               ("openvino export folder", tmp_path / "openvino-int8", "openvino int8, ")]:
         script = ("import sys\nfrom pipelines.cli import main\n"
                   f"code = main(['label', '--model', {str(folder)!r}, '--input', {str(tmp_path / 'reviews.parquet')!r}, "
                   f"'--output', {str(tmp_path / name)!r}, '--no-progress', '--threads-per-actor', '1'])\n"
                   "print(code, sorted(m for m in ('torch', 'transformers', 'ray') if m in sys.modules))\n")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
         assert done.stdout.strip().splitlines()[-1] == "0 []", name + done.stdout[-2000:] + done.stderr[-2000:]
-        assert "onnx int8 on cpu" in done.stdout, name
+        assert path in done.stdout, name
+
+
+@pytest.fixture(scope="module")
+def with_both_exports(tmp_path_factory, with_export, real_reviews):
+    """The folder of `with_export` with its OpenVINO int8 export beside the ONNX one (floor 0, as above)."""
+    from kobert_ops.openvino_export import export_openvino
+
+    source, _ = with_export
+    folder = tmp_path_factory.mktemp("both") / "model"
+    shutil.copytree(source, folder)
+    texts = [text for text in real_reviews if text and text.strip()]
+    record = export_openvino(folder, folder / cpu_path.INT8_EXPORTS["openvino"], texts=texts[300:500],
+                             calibration_texts=texts[700:900], quantize="int8", num_threads=1, min_agreement=0)
+    return folder, record
+
+
+@pytest.mark.parametrize("flags, first", [({"avx2", "avx512_vnni"}, "openvino"), ({"avx2", "avx_vnni"}, "openvino"),
+                                          ({"avx2"}, "onnx")])
+def test_auto_tries_the_export_measured_faster_on_this_kind_of_cpu_first(with_both_exports, monkeypatch, flags,
+                                                                          first):
+    """OpenVINO's static int8 where the CPU has VNNI (measured 1.3× ONNX Runtime's int8 on a Zen 4), ONNX
+    Runtime's int8 on an AVX2-only CPU (measured there; OpenVINO not)."""
+    folder, _ = with_both_exports
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    export, why = cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")
+    assert export == folder / cpu_path.INT8_EXPORTS[first]
+    assert why.endswith(cpu_path.FAST_PATH[first]) and f"the model's {cpu_path.INT8_EXPORTS[first]}/ export" in why
+    assert cpu_path.may_use_export(str(folder), "auto", "auto", "cpu") == first
+    assert cpu_path.may_use_export(str(folder / "openvino-int8"), "auto", "auto", "cpu") == "openvino"
+    assert cpu_path.may_use_export(str(folder), "torch", "auto", "cpu") == ""
+
+
+def test_an_export_that_fails_a_check_gives_way_to_the_other(with_both_exports, tmp_path, monkeypatch):
+    folder, _ = with_both_exports
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni"})
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    stale = tmp_path / "model"  # its OpenVINO export made from other weights than the folder holds now
+    shutil.copytree(folder, stale)
+    record = json.loads((stale / "openvino-int8" / "export.json").read_text())
+    (stale / "openvino-int8" / "export.json").write_text(json.dumps({**record, "source_weights_sha256": "0" * 64}))
+    export, why = cpu_path.int8_export_for(str(stale), stale, "cpu", "auto")
+    assert export == stale / "onnx-int8" and why.endswith(cpu_path.FAST_PATH["onnx"])
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 1.0)  # neither passes: both reasons are given
+    export, why = cpu_path.int8_export_for(str(stale), stale, "cpu", "auto")
+    assert export is None
+    assert why.startswith("openvino-int8/ was exported from other weights") and "; onnx-int8/ kept " in why
+
+
+def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, nsmc_path, tmp_path, monkeypatch,
+                                                            capsys):
+    folder, record = with_both_exports
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni"})
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)
+    source = tmp_path / "reviews.parquet"
+    pq.write_table(pq.read_table(nsmc_path).slice(1000, 300), source)
+    assert main(["label", "--model", str(folder), "--input", str(source), "--output", str(tmp_path / "out"),
+                 "--engine", "local", "--threads-per-actor", "1", "--no-progress"]) == 0
+    [path] = [actor["path"] for actor in json.loads((tmp_path / "out" / "_SUCCESS").read_text())["runs"][0]["actors"]]
+    assert path["runtime"] == "openvino" and path["precision"] == "int8" and path["forward_batch_size"] == 128
+    assert path["runs_in"] == record["check"]["runs_in"]  # the float precision the check ran in, on this CPU
+    assert path["why"].startswith(f"auto: no AMX on this CPU, and the model's openvino-int8/ export kept "
+                                  f"{record['check']['label_agreement']:.2%}")
+    assert f"  path        openvino int8, {path['runs_in']} around it on cpu (auto:" in capsys.readouterr().out

@@ -63,7 +63,8 @@ def test_a_uri_output_gets_the_folder_once_complete(tiny_model_dir, tmp_path):
 
 @pytest.mark.parametrize("problem, message", [
     ("missing", "model/tokenizer path not found: .*nowhere"),
-    ("format", "--format must be one of onnx, got 'tflite'"),
+    ("format", "--format must be one of onnx, openvino, got 'tflite'"),
+    ("calibration", "--calibration-rows must be at least 1, got 0"),
     ("quantize", "--quantize must be int8 .*, got 'int4'"),
     ("onnx", "is already an ONNX export; pass the PyTorch classifier folder"),
     ("no_weights", "holds no weights"),
@@ -76,6 +77,8 @@ def test_what_cannot_be_exported_is_one_line_exit_2(problem, message, exported, 
         extra = ["--format", "tflite"]
     elif problem == "quantize":
         extra = ["--quantize", "int4"]
+    elif problem == "calibration":
+        extra = ["--format", "openvino", "--quantize", "int8", "--calibration-rows", "0"]
     elif problem == "onnx":
         model = str(exported)
     else:
@@ -89,3 +92,36 @@ def test_what_cannot_be_exported_is_one_line_exit_2(problem, message, exported, 
     assert len(lines) == 1 and lines[0].startswith("kobert export: error: "), result.stderr
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_openvino_int8_export_from_the_command_line_prints_one_line(tiny_model_dir, tmp_path, nsmc_path):
+    """`kobert export --format openvino --quantize int8`: NNCF's progress bars and tables stay off the console
+    (stdout is the summary line; stderr holds only transformers' weight-loading bar), the calibration reviews are
+    others than the check's, and `kobert label` labels with the folder."""
+    output = tmp_path / "tiny-openvino-int8"
+    result = subprocess.run([KOBERT, "export", "--model", str(tiny_model_dir), "--format", "openvino", "--quantize",
+                             "int8", "--output", str(output), "--check-rows", "200", "--calibration-rows", "100",
+                             "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith(f"wrote int8 OpenVINO model (") and "NNCF static int8, scales from 100 other reviews" in line
+    assert f"to {output}; check: " in line and " around the int8 products)" in line
+    assert not [text for text in result.stderr.splitlines() if "Loading weights" not in text], result.stderr
+    record = json.loads((output / "export.json").read_text())
+    assert record["check"]["rows"] == 200 and record["quantization"]["calibration_rows"] == 100
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(nsmc_path).slice(0, 100), tmp_path / "reviews.parquet")
+    assert main(["label", "--model", str(output), "--input", str(tmp_path / "reviews.parquet"), "--output",
+                 str(tmp_path / "labels"), "--engine", "local", "--threads-per-actor", "1", "--no-progress"]) == 0
+
+
+def test_calibration_reviews_are_spread_and_apart_from_the_check():
+    from pipelines.export import split_calibration
+
+    texts = [f"review {i}" for i in range(1000)]
+    check, calibration = split_calibration(texts, 300)
+    assert len(calibration) == 300 and len(check) == 700 and not set(check) & set(calibration)
+    assert calibration[0] == "review 0" and calibration[-1] in {f"review {i}" for i in range(990, 1000)}
+    assert split_calibration(texts[:10], 300) == (texts[:10][1::2], texts[:10][::2])  # a small input: half each
+    assert split_calibration(texts, 0) == (texts, [])

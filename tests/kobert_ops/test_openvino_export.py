@@ -1,0 +1,113 @@
+"""OpenVINO export (`kobert export --format openvino`): the fp32 IR labels real reviews as PyTorch fp32 does, the
+static int8 IR is calibrated on other reviews than its check, smaller, checked and recorded; nothing is written
+when it does not agree; NNCF sends no usage report.
+
+The models are random-weight `tiny` ones with `tests.onnx_models.decisive_classifier`'s head where labels are
+compared (a fresh head gives every review the same label, so agreement would prove nothing). A random encoder's
+int8 agreement is no trained model's (see tests/kobert_ops/test_onnx_export.py): the int8 export here is made
+with the floor at 0 and its check's figures are what is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kobert_ops import onnx_export
+from kobert_ops.onnx_export import AgreementError
+from kobert_ops.openvino_export import export_openvino
+from kobert_ops.openvino_predictor import OpenVinoPredictor
+from kobert_ops.predictor import Predictor
+from tests.onnx_models import decisive_classifier
+
+
+@pytest.fixture(scope="module")
+def texts(real_reviews) -> list[str]:
+    return [text for text in real_reviews if text and text.strip()][:1200]
+
+
+@pytest.fixture(scope="module")
+def decisive_dir(tmp_path_factory, tiny_model_dir, texts):
+    return decisive_classifier(tiny_model_dir, texts[:300], tmp_path_factory.mktemp("models") / "decisive")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, decisive_dir, texts) -> dict:
+    root = tmp_path_factory.mktemp("openvino")
+    return {"root": root,
+            "fp32": export_openvino(decisive_dir, root / "fp32", texts=texts[300:600], quantize=None, num_threads=1,
+                                    texts_source="real_reviews"),
+            "int8": export_openvino(decisive_dir, root / "int8", texts=texts[300:600], calibration_texts=texts[600:800],
+                                    quantize="int8", num_threads=1, min_agreement=0)}
+
+
+def test_fp32_export_labels_real_reviews_like_pytorch(exports, decisive_dir, texts):
+    """Checked again on other reviews than the export's check, up to 512 positions (reviews joined past it)."""
+    sample = texts[800:] + [" ".join(texts[:200])]
+    predictor = OpenVinoPredictor(exports["root"] / "fp32", max_length=512, batch_size=32, num_threads=1)
+    got = predictor.predict(sample)
+    expected = Predictor(decisive_dir, device="cpu", precision="fp32", max_length=512, batch_size=32,
+                         num_threads=1, fused=False).predict(sample)
+    assert 0.2 < expected.label.mean() < 0.8  # both labels common: agreement is not a given
+    assert (got.label == expected.label).mean() >= 0.999
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
+    assert got.label_name == expected.label_name
+    assert predictor.runs_in == "f32" and predictor.session.threads == 1  # fp32 computes in f32 on every CPU
+    check = exports["fp32"]["check"]
+    assert check["rows"] == 300 and check["label_agreement"] >= 0.999 and check["runs_in"] == "f32"
+
+
+def test_folder_holds_the_ir_labels_tokenizer_and_record(exports, decisive_dir):
+    folder = exports["root"] / "fp32"
+    names = {path.name for path in folder.iterdir()}
+    assert {"model.xml", "model.bin", "config.json", "export.json", "tokenizer_config.json"} <= names
+    assert "model.onnx" not in names and any(name.endswith(".model") for name in names)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == json.loads((decisive_dir / "config.json").read_text())["id2label"]
+    assert config["kobert_openvino"]["sha256"] == exports["fp32"]["model_sha256"]
+    record = json.loads((folder / "export.json").read_text())
+    assert record["format"] == "openvino" and record["graph"] == "cls-only last layer"
+    assert {"torch", "onnx", "openvino", "nncf"} <= set(record["versions"])
+    assert record["quantization"] is None and record["check"]["data"] == "real_reviews"
+
+
+def test_int8_export_is_static_calibrated_smaller_and_checked(exports):
+    record = exports["int8"]
+    quantization = record["quantization"]
+    assert record["precision"] == "int8" and quantization["calibration_rows"] == 200
+    assert quantization["fake_quantize_ops"] >= 2 * 6  # the tiny model's 2 layers: at least Q, K, V, out, ffn×2
+    fp32_bin, int8_bin = (exports["root"] / name / "model.bin" for name in ("fp32", "int8"))
+    assert int8_bin.stat().st_size < fp32_bin.stat().st_size * 0.6  # int8 weights; embeddings stay fp32
+    check = record["check"]
+    assert 0 < check["max_probability_difference"] < 0.5  # int8: close, not equal (a random encoder: see above)
+    assert 0.8 < check["label_agreement"] <= 1 and check["runs_in"] in ("f32", "bf16")
+    predictor = OpenVinoPredictor(exports["root"] / "int8", num_threads=1)
+    assert predictor.precision == "int8" and predictor.labels == ["부정", "긍정"]
+
+
+def test_an_export_below_the_agreement_floor_writes_nothing(decisive_dir, texts, tmp_path, monkeypatch):
+    monkeypatch.setitem(onnx_export.MIN_AGREEMENT, "int8", 1.001)  # no export can keep more than all labels
+    with pytest.raises(AgreementError, match=r"the int8 export keeps .* below the 100.10% required"):
+        export_openvino(decisive_dir, tmp_path / "refused", texts=texts[300:400], calibration_texts=texts[600:700],
+                        quantize="int8", num_threads=1)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_nncf_sends_no_usage_report():
+    """NNCF reports to Google Analytics unless `NNCF_CI` is set before its import (pytest's own import switches it
+    off too, hence a fresh interpreter): imported as the export imports it, its telemetry is the stub; imported
+    plainly, it is the real one (what the stub check would miss if it were always true)."""
+    script = ("import os, sys\nos.environ.pop('NNCF_CI', None)\n"
+              "{how}\nfrom nncf.telemetry import wrapper\n"
+              "print(isinstance(wrapper.telemetry, wrapper.NNCFTelemetryStub))\n")
+    names = {}
+    for name, how in [("export", "from kobert_ops.openvino_export import import_nncf; import_nncf()"),
+                      ("plain", "import nncf")]:
+        done = subprocess.run([sys.executable, "-c", script.format(how=how)], capture_output=True, text=True,
+                              timeout=120)
+        names[name] = done.stdout.strip().splitlines()[-1]
+    assert names == {"export": "True", "plain": "False"}, names  # the stub is NNCF's MagicMock
