@@ -7,10 +7,11 @@
 `compare` times processes from start to exit on the same `base`-preset model (random encoder, decisive head:
 `prepare_decisive`) and the same real reviews: the baseline (plain `transformers`: batches of 64 in input
 order, padded to the longest, fp32, `inference_mode`) and `kobert label` in each `--variants` entry (exit comes
-after `_SUCCESS` is written). The model folder holds its own int8 export (`kobert export --quantize int8
---output MODEL/onnx-int8`, made once, its check passed), as a user who wants the fast CPU path has it:
-`default` is `kobert label`'s defaults (`--runtime auto`: that export where `kobert_ops.cpu_path` chooses it,
-else PyTorch), `torch` forces PyTorch at its automatic precision (bf16 on CPUs with bf16 units, fp32 else),
+after `_SUCCESS` is written). The model folder holds its own int8 exports (`kobert export --format onnx|openvino
+--quantize int8 --output MODEL/onnx-int8|openvino-int8`, made once, their checks passed), as a user who wants the
+fast CPU path has them: `default` is `kobert label`'s defaults (`--runtime auto`: the export
+`kobert_ops.cpu_path` chooses, else PyTorch), `onnx-int8` the ONNX Runtime export folder itself, `torch` forces
+PyTorch at its automatic precision (bf16 on CPUs with bf16 units, fp32 else),
 `torch-int8` PyTorch's dynamic int8. The CPU model and its matrix units are recorded with every figure.
 `scale` runs `kobert label` over all NSMC reviews (repeats=1) and the corpus repeated (repeats=4: 2.6M rows,
 symlinks, no copy), recording rows/s and the peak resident memory of the whole process tree (driver, Ray
@@ -70,19 +71,24 @@ def prepare_decisive(preset: str) -> Path:
     return model
 
 
-def prepare_int8_export(model: Path) -> dict:
-    """`kobert export --quantize int8` into the model's own `onnx-int8/`, where `kobert label --runtime auto`
-    finds it (once; the export's check must pass, as for a user). Its record, and the export's wall time."""
-    export = model / "onnx-int8"
-    if not (export / "export.json").exists():
-        started = time.perf_counter()
-        subprocess.run([KOBERT, "export", "--model", str(model), "--format", "onnx", "--quantize", "int8",
-                        "--output", str(export)], check=True)
-        (OUT / f"{model.name}-export-seconds.txt").write_text(f"{time.perf_counter() - started:.1f}")
-    record = json.loads((export / "export.json").read_text())
-    seconds = OUT / f"{model.name}-export-seconds.txt"
-    return {"graph": record.get("graph"), "check": record["check"], "fusions": record["fusions"],
-            "wall_s": float(seconds.read_text()) if seconds.exists() else None}
+def prepare_int8_exports(model: Path) -> dict:
+    """`kobert export --quantize int8` into the model's own `onnx-int8/` and `openvino-int8/`, where `kobert label
+    --runtime auto` finds them (once each; the export's check must pass, as for a user). Their records, and each
+    export's wall time."""
+    exports = {}
+    for runtime in ("onnx", "openvino"):
+        export = model / f"{runtime}-int8"
+        seconds = OUT / f"{model.name}-{runtime}-export-seconds.txt"
+        if not (export / "export.json").exists():
+            started = time.perf_counter()
+            subprocess.run([KOBERT, "export", "--model", str(model), "--format", runtime, "--quantize", "int8",
+                            "--output", str(export)], check=True)
+            seconds.write_text(f"{time.perf_counter() - started:.1f}")
+        record = json.loads((export / "export.json").read_text())
+        exports[runtime] = {"graph": record.get("graph"), "check": record["check"],
+                            "fusions": record.get("fusions"), "quantization": record.get("quantization"),
+                            "wall_s": float(seconds.read_text()) if seconds.exists() else None}
+    return exports
 
 
 def prepare_sample(rows: int) -> Path:
@@ -216,10 +222,11 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
     runs before and after the baseline so that load from other jobs on a shared machine shows as a spread
     instead of skewing the ratio one way."""
     model, sample = prepare_decisive("base"), prepare_sample(rows)
-    export = prepare_int8_export(model)  # in the model folder: what `--runtime auto` (the default) looks for
+    exports = prepare_int8_exports(model)  # in the model folder: what `--runtime auto` (the default) looks for
 
     def ours(name: str, extra: list[str]) -> dict:
         output = OUT / "labels" / f"compare-{name}"
+        extra = [option.replace("{model}", str(model)) for option in extra]  # a later --model wins
         command = [KOBERT, "label", "--model", str(model), "--input", str(sample), "--output", str(output),
                    "--no-progress", *label_args, *extra] + (["--overwrite"] if (output / "_SUCCESS").exists() else [])
         run = timed(command)
@@ -242,7 +249,7 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
                          "speedup_end_to_end_slower_run": round(baseline["wall_s"] / worst["wall_s"], 2)}
     return {
         "model": "base preset (random encoder, decisive head, 92M parameters)", "rows": rows,
-        "int8_export": export,
+        "int8_exports": exports,
         "baseline": {**baseline, "rows_per_s": round(rows / baseline["wall_s"], 1), **inner},
         "kobert_label": results,
     }
@@ -365,8 +372,10 @@ def write_results(results: dict) -> None:
                   f"{run['peak_rss_gib']} | until `_SUCCESS`; runs before/after the baseline: {run['runs_wall_s']} s; "
                   f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
         lines += ["", "Both processes load the same model. Since 2026-12-06 the model folder holds its own checked "
-                  "`onnx-int8/` export: `default` is `kobert label`'s defaults (`--runtime auto`: that export on a "
-                  "CPU without AMX, else PyTorch), `torch` PyTorch at `--precision auto` (bf16 weights on CPUs with "
+                  "`onnx-int8/` export, since 2026-12-07 also `openvino-int8/`: `default` is `kobert label`'s defaults "
+                  "(`--runtime auto`: on a CPU without AMX the int8 export `kobert_ops.cpu_path` ranks first there, "
+                  "OpenVINO's where the CPU has VNNI; else PyTorch), `onnx-int8` labels with the ONNX Runtime export "
+                  "folder itself, `torch` PyTorch at `--precision auto` (bf16 weights on CPUs with "
                   "bf16 units, fp32 elsewhere), `torch-int8` PyTorch's dynamic int8 (earlier figures: `default` was "
                   "PyTorch at `--precision auto`, `int8` its dynamic int8). Rows whose two probabilities lie within "
                   "the precision's error of each other may get the other label (random weights put many rows there; "
@@ -399,8 +408,10 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,small", help="presets for the scale part")
     parser.add_argument("--repeats", default="1,4", help="corpus repeats for the scale part (4 → 2.6M rows)")
     parser.add_argument("--label-args", default="", help="extra `kobert label` options, space-separated")
-    parser.add_argument("--variants", default="default=;torch=--runtime torch;torch-int8=--runtime torch --precision int8",
-                        help="`kobert label` variants for the comparison: NAME=OPTIONS, separated by ';'")
+    parser.add_argument("--variants", default="default=;onnx-int8=--model {model}/onnx-int8;torch=--runtime torch;"
+                                              "torch-int8=--runtime torch --precision int8",
+                        help="`kobert label` variants for the comparison: NAME=OPTIONS, separated by ';' ({model}: "
+                             "the model folder)")
     args = parser.parse_args()
     parts, label_args = args.parts.split(","), args.label_args.split()
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,10 +1,9 @@
 """Steady-state labeling speed of each CPU path on one model: PyTorch fp32 and bf16-full (what `kobert label`
-runs without an export) against ONNX Runtime fp32 and fused int8 (`kobert export`) and, when the `openvino`
-package is installed, OpenVINO on the same traced graph; with each path's label agreement and its fraction of
-the CPU's measured matrix-multiply ceiling.
+runs without an export) against ONNX Runtime fp32 and fused int8 and OpenVINO's static int8 (`kobert export
+--format onnx|openvino`), and OpenVINO on the plain traced graph; with each path's label agreement and its
+fraction of the CPU's measured matrix-multiply ceiling.
 
     PYTHONPATH=. .venv/bin/python bench/onnx_throughput.py --preset base --rows 3000 --threads 2
-    pip install openvino    # optional: adds the OpenVINO paths (not a project dependency: see docs/onnx.md)
 
 Steady state: the reviews are tokenized once; each path warms up on every 4th of them, then labels them
 `--repeats` times timed (the best run counts: on a shared 2-core machine the slower runs measure the neighbours), in
@@ -42,6 +41,7 @@ def prepare(preset: str, check_texts: list[str], threads: int) -> dict[str, Path
     from kobert_ops.model import load_classifier
     from kobert_ops.onnx_export import export_onnx, quantize_int8
     from kobert_ops.onnx_trace import trace
+    from kobert_ops.openvino_export import export_openvino
 
     torch_dir = prepare_decisive(preset)
     folders = {"torch": torch_dir}
@@ -52,6 +52,11 @@ def prepare(preset: str, check_texts: list[str], threads: int) -> dict[str, Path
             export_onnx(torch_dir, folder, texts=check_texts, quantize=None if precision == "fp32" else "int8",
                         num_threads=threads, min_agreement=0)
         folders[precision] = folder
+    folder = OUT / "models" / f"{preset}-decisive-openvino-int8"
+    if not (folder / "model.xml").exists():  # calibrated on reviews other than the timed and the check's
+        export_openvino(torch_dir, folder, texts=check_texts, calibration_texts=spread_reviews(300, offset=2),
+                        quantize="int8", num_threads=threads, min_agreement=0)
+    folders["openvino-int8"] = folder
     traced = OUT / "models" / f"{preset}-decisive-traced"
     if not (traced / "int8.onnx").exists():
         traced.mkdir(parents=True, exist_ok=True)
@@ -63,41 +68,16 @@ def prepare(preset: str, check_texts: list[str], threads: int) -> dict[str, Path
     return folders
 
 
-class OpenVinoSession:
-    """OpenVINO's CPU runtime behind the `session.run` that `OnnxPredictor.predict_encoded` calls, so the
-    OpenVINO paths get the ONNX predictor's own batching, tokenizer, labels and softmax: what an OpenVINO
-    engine in `kobert label` would run."""
-
-    def __init__(self, graph: Path, precision: str | None, threads: int) -> None:
-        import openvino as ov
-
-        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-        if precision in ("f32", "bf16"):
-            config["INFERENCE_PRECISION_HINT"] = precision
-        self.compiled = ov.Core().compile_model(str(graph), "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-
-    def run(self, output_names, feeds):
-        return [self.request.infer(feeds)[self.compiled.output(0)]]
-
-
 def openvino_predictor(graph: Path, export: Path, precision: str | None, threads: int, batch_size: int):
-    """The ONNX predictor of `export` (tokenizer, labels, batching) with OpenVINO running `graph` instead."""
+    """The ONNX predictor of `export` (tokenizer, labels, batching) with OpenVINO running `graph` instead, in
+    `precision` (f32, bf16, or None: OpenVINO's default), as `kobert_ops.openvino_predictor` runs an export."""
     from kobert_ops.onnx_predictor import OnnxPredictor
+    from kobert_ops.openvino_predictor import CompiledSession
 
     predictor = OnnxPredictor(export, batch_size=batch_size, num_threads=threads)
-    predictor.session = OpenVinoSession(graph, precision, threads)
+    predictor.session = CompiledSession(graph, threads, precision)
     predictor.runs_in = predictor.session.runs_in
     return predictor
-
-
-def openvino_installed() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def cls_only(name: str, predictor, folders: dict[str, Path]) -> bool:
@@ -105,9 +85,9 @@ def cls_only(name: str, predictor, folders: dict[str, Path]) -> bool:
     graphs of `kobert_ops.onnx_trace` (the exports record it; the traced OpenVINO graphs come from it)."""
     if name.startswith("torch"):
         return predictor.fused is not None
-    if name.startswith("onnx"):
-        precision = "int8" if "int8" in name else "fp32"
-        return json.loads((folders[precision] / "export.json").read_text()).get("graph") == "cls-only last layer"
+    if name.startswith("onnx") or "kobert export" in name:
+        folder = (folders["openvino-int8"] if "kobert export" in name else folders["int8" if "int8" in name else "fp32"])
+        return json.loads((folder / "export.json").read_text()).get("graph") == "cls-only last layer"
     return True
 
 
@@ -127,6 +107,7 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
     import numpy as np
 
     from kobert_ops.onnx_predictor import OnnxPredictor
+    from kobert_ops.openvino_predictor import OpenVinoPredictor
     from kobert_ops.predictor import Predictor, bf16_is_fast
 
     texts = spread_reviews(rows + 300)
@@ -137,16 +118,18 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
             for precision in ("fp32", "int8")}
     paths = {"torch fp32": lambda: Predictor(folders["torch"], device="cpu", precision="fp32",
                                              batch_size=batch_size, num_threads=threads),
-             "onnx fp32": onnx["fp32"], "onnx int8 (fused)": onnx["int8"]}
+             "onnx fp32": onnx["fp32"], "onnx int8 (fused)": onnx["int8"],
+             "openvino int8 (static, kobert export)": lambda: OpenVinoPredictor(folders["openvino-int8"],
+                                                                                batch_size=batch_size,
+                                                                                num_threads=threads)}
     if bf16:
         paths["torch bf16-full"] = lambda: Predictor(folders["torch"], device="cpu", precision="bf16-full",
                                                      batch_size=batch_size, num_threads=threads)
-    if openvino_installed():
-        for name, graph, precision in [("openvino fp32", "fp32.onnx", "f32"), ("openvino bf16", "fp32.onnx", "bf16"),
-                                       ("openvino on the dynamic int8 graph", "int8.onnx", None)]:
-            if precision != "bf16" or bf16:
-                paths[name] = lambda g=graph, p=precision: openvino_predictor(folders["traced"] / g, folders["fp32"],
-                                                                             p, threads, batch_size)
+    for name, graph, precision in [("openvino fp32", "fp32.onnx", "f32"), ("openvino bf16", "fp32.onnx", "bf16"),
+                                   ("openvino on the dynamic int8 graph", "int8.onnx", None)]:
+        if precision != "bf16" or bf16:
+            paths[name] = lambda g=graph, p=precision: openvino_predictor(folders["traced"] / g, folders["fp32"],
+                                                                         p, threads, batch_size)
     results, reference = {}, None
     for name, build in paths.items():
         predictor = build()
@@ -175,7 +158,8 @@ def run(preset: str, rows: int, threads: int, batch_size: int, repeats: int) -> 
             "paths": results}
 
 
-CEILING_PRECISION = {"torch fp32": "fp32", "onnx fp32": "fp32", "onnx int8 (fused)": "int8", "openvino fp32": "fp32"}
+CEILING_PRECISION = {"torch fp32": "fp32", "onnx fp32": "fp32", "onnx int8 (fused)": "int8", "openvino fp32": "fp32",
+                     "openvino int8 (static, kobert export)": "int8"}
 
 
 def with_ceiling(result: dict) -> dict:
@@ -222,10 +206,14 @@ def section(result: dict) -> list[str]:
             row += f" {r['gops']} | {fraction} |"
         lines.append(row)
     if ceiling:
-        lines += ["", f"Ceiling measured in the same run (`bench/gemm_ceiling.py`, ONNX Runtime, "
-                  f"{result['threads']} threads, best shape): int8 `MatMulInteger` {ceiling['int8']['gops']} GOP/s, "
-                  f"fp32 `MatMul` {ceiling['fp32']['gops']} GOP/s (by shape: int8 {ceiling['int8']['by_shape']}, "
-                  f"fp32 {ceiling['fp32']['by_shape']}). A path's GOP/s is the work it executes: "
+        runtimes = ceiling["int8"].get("by_runtime")
+        int8 = (f"int8 {ceiling['int8']['gops']} GOP/s, the better of ONNX Runtime's `MatMulInteger` "
+                f"({runtimes['onnxruntime MatMulInteger']['gops']}) and OpenVINO's u8×s8 `FullyConnected` "
+                f"({runtimes['openvino FullyConnected u8xs8']['gops']})" if runtimes
+                else f"int8 `MatMulInteger` {ceiling['int8']['gops']} GOP/s")
+        lines += ["", f"Ceiling measured in the same run (`bench/gemm_ceiling.py`, {result['threads']} threads, best "
+                  f"shape): {int8}, fp32 `MatMul` on ONNX Runtime {ceiling['fp32']['gops']} GOP/s (by shape: int8 "
+                  f"{ceiling['int8']['by_shape']}, fp32 {ceiling['fp32']['by_shape']}). A path's GOP/s is the work it executes: "
                   f"{next(iter(result['paths'].values()))['ops_per_review_g']} GOP per review (BERT-base's products "
                   "over each review's own ids, the last layer for `[CLS]` only as every path here runs it; padding, "
                   "softmax and norms not counted)."]
@@ -244,8 +232,10 @@ def write_results(result: dict) -> None:
              "Written by `bench/onnx_throughput.py`; raw figures in `onnx_throughput.json`, one section per CPU "
              "(a speed holds for its CPU only). torch fp32 and bf16-full run `kobert_ops.fused_bert` (oneDNN's "
              "fused kernels) where oneDNN is present, as `kobert label` does; ONNX runs the graph `kobert export` "
-             "wrote; OpenVINO (when installed) runs the same traced graph before ONNX Runtime's fusions (OpenVINO "
-             "reads no ONNX Runtime contrib operators). Agreement on a random encoder is a floor for int8 (see the "
+             "wrote; `openvino int8 (static, kobert export)` runs the folder `kobert export --format openvino "
+             "--quantize int8` wrote (NNCF's static int8, calibrated on 300 other reviews); the other OpenVINO rows run "
+             "the traced graph before ONNX Runtime's fusions (OpenVINO reads no ONNX Runtime contrib operators). "
+             "Agreement on a random encoder is a floor for int8 (see the "
              "script's docstring); the export's own check (`export.json`) is what a real model is judged by.", ""]
     for key in sorted(by_cpu):
         lines += section(by_cpu[key])
