@@ -54,7 +54,7 @@ CALIBRATION_ROWS = 300  # measured enough on the NSMC recipe's model: 99.94% of 
 def export_openvino(model: str | os.PathLike, output: str | os.PathLike, texts: Sequence[str],
                     calibration_texts: Sequence[str] = (), quantize: str | None = "int8", max_length: int = 128,
                     batch_size: int = 64, num_threads: int | None = None, min_agreement: float | None = None,
-                    texts_source: str | None = None) -> dict:
+                    texts_source: str | None = None, calibration_source: str | None = None) -> dict:
     """Write the OpenVINO folder of classifier `model` into `output` (a local folder); returns `export.json`.
 
     Args:
@@ -68,6 +68,7 @@ def export_openvino(model: str | os.PathLike, output: str | os.PathLike, texts: 
         num_threads: threads of both runtimes in the check (default: their own choice).
         min_agreement: share of equal labels required (default: `MIN_AGREEMENT` of the precision).
         texts_source: where the texts came from, recorded with the check.
+        calibration_source: where the calibration texts came from (default: `texts_source`), recorded.
 
     Raises:
         AgreementError: fewer equal labels than `min_agreement`; nothing written.
@@ -92,6 +93,8 @@ def export_openvino(model: str | os.PathLike, output: str | os.PathLike, texts: 
         graph = trace(torch_model, Path(work) / "traced.onnx")
         quantization = write_graph(Path(work) / "traced.onnx", staged, quantize, tokenizer, calibration_texts,
                                    max_length, batch_size)
+        if quantization:
+            quantization["calibration_data"] = calibration_source or texts_source
         tokenizer.save_pretrained(staged)
         digest = graph_sha256(staged)
         config = torch_model.config.to_dict()

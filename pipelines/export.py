@@ -45,6 +45,9 @@ class ExportConfig:
         "help": "Parquet file, folder or URI of the check's texts (default: $KOBERT_SHARED/data/nsmc/reviews.parquet)"})
     calibration_rows: int = field(default=300, metadata={
         "help": "real reviews, other than the check's, that set the int8 scales (--format openvino --quantize int8)"})
+    calibration_data: str | None = field(default=None, metadata={
+        "help": "Parquet file, folder or URI of the calibration texts, e.g. the training split (default: "
+                "--check-data, its calibration rows then kept out of the check)"})
     text_column: str = field(default="text", metadata={"help": "column of --check-data holding the texts"})
     max_length: int = field(default=128, metadata={"help": "token ids per text in the check (special tokens included)"})
     threads: int = field(default=0, metadata={"help": "CPU threads of the check (0: every core)"})
@@ -136,10 +139,16 @@ def export(config: ExportConfig) -> dict:
         from kobert_ops.openvino_export import export_openvino as export_to
 
         calibrated = config.quantize == "int8"
-        texts = check_texts(data, config.check_rows + (config.calibration_rows if calibrated else 0),
-                            config.text_column)
-        options["texts"], options["calibration_texts"] = split_calibration(
-            texts, config.calibration_rows if calibrated else 0)
+        if calibrated and config.calibration_data:
+            options["texts"] = check_texts(data, config.check_rows, config.text_column)
+            options["calibration_texts"] = check_texts(config.calibration_data, config.calibration_rows,
+                                                       config.text_column)
+            options["calibration_source"] = config.calibration_data
+        else:
+            texts = check_texts(data, config.check_rows + (config.calibration_rows if calibrated else 0),
+                                config.text_column)
+            options["texts"], options["calibration_texts"] = split_calibration(
+                texts, config.calibration_rows if calibrated else 0)
     else:
         from kobert_ops.onnx_export import export_onnx as export_to
 

@@ -279,3 +279,21 @@ def test_the_image_needs_nothing_from_shared_and_ships_no_local_state():
     copied = {word.rstrip("/") for line in instructions if line.startswith("COPY")
               for word in line.split()[1:-1] if not word.startswith("--")}
     assert copied and not copied & set(ignored), copied & set(ignored)
+
+
+def test_the_image_installs_every_cpu_runtime_that_label_offers():
+    """`kobert label --runtime onnx|openvino` and `auto`'s int8 exports run on the cluster's nodes: the image
+    installs their extras (issue 14: ONNX Runtime is an extra "that the dev environment and the cluster image
+    install"; the image installed only s3 and gcs)."""
+    import re
+    import tomllib
+
+    from kobert_ops.onnx_predictor import RUNTIMES
+
+    dockerfile = (CLUSTER / "Dockerfile").read_text()
+    [extras] = re.findall(r"pip install [^\n]*'\.\[([a-z0-9,]+)\]'", dockerfile)
+    extras = set(extras.split(","))
+    runtimes = set(RUNTIMES) - {"auto", "torch"}
+    assert runtimes <= extras, runtimes - extras
+    optional = tomllib.loads((CLUSTER.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras <= set(optional)

@@ -111,3 +111,28 @@ def test_nncf_sends_no_usage_report():
                               timeout=120)
         names[name] = done.stdout.strip().splitlines()[-1]
     assert names == {"export": "True", "plain": "False"}, names  # the stub is NNCF's MagicMock
+
+
+def test_a_compiled_model_comes_from_the_cache_for_its_own_graph_only(exports, texts, tmp_path, monkeypatch):
+    """OpenVINO's compiled-model cache (`$KOBERT_CACHE/openvino`): a second predictor of a folder loads what the
+    first compiled; an export written again at the same path (here: the int8 IR over the fp32 one) is compiled
+    anew, never served the old graph's blob."""
+    import shutil
+
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "export"
+    shutil.copytree(exports["root"] / "fp32", folder)
+    first = OpenVinoPredictor(folder, num_threads=1).predict(texts[:200])
+    blobs = sorted((tmp_path / "cache" / "openvino").glob("*.blob"))
+    assert len(blobs) == 1
+    again = OpenVinoPredictor(folder, num_threads=1).predict(texts[:200])
+    assert sorted((tmp_path / "cache" / "openvino").glob("*.blob")) == blobs
+    np.testing.assert_array_equal(again.probabilities, first.probabilities)
+    for name in ("model.xml", "model.bin", "export.json"):
+        shutil.copy(exports["root"] / "int8" / name, folder / name)
+    rewritten = OpenVinoPredictor(folder, num_threads=1)
+    assert rewritten.precision == "int8" and len(list((tmp_path / "cache" / "openvino").glob("*.blob"))) == 2
+    monkeypatch.setenv("KOBERT_OPENVINO_CACHE", "off")
+    uncached = OpenVinoPredictor(exports["root"] / "int8", num_threads=1).predict(texts[:200])
+    np.testing.assert_allclose(rewritten.predict(texts[:200]).probabilities, uncached.probabilities, atol=1e-6)
+    assert np.abs(uncached.probabilities - first.probabilities).max() > 1e-3  # the two graphs do differ

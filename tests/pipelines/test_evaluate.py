@@ -118,29 +118,37 @@ def test_missing_data_is_one_line_naming_the_option(tiny_model_dir, tmp_path, mi
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_model_dir, real_reviews) -> dict:
-    """The tiny model with a head whose labels vary by review (tests/onnx_models.py), and its fp32 export."""
+    """The tiny model with a head whose labels vary by review (tests/onnx_models.py), its fp32 ONNX export and its
+    fp32 OpenVINO export."""
+    from kobert_ops.openvino_export import export_openvino
     from tests.onnx_models import decisive_with_fp32_export
 
-    return decisive_with_fp32_export(tiny_model_dir, real_reviews, tmp_path_factory.mktemp("evaluate-onnx"))
+    root = tmp_path_factory.mktemp("evaluate-onnx")
+    models = decisive_with_fp32_export(tiny_model_dir, real_reviews, root)
+    texts = [text for text in real_reviews if text and text.strip()]
+    export_openvino(models["torch"], root / "openvino", texts=texts[300:600], quantize=None, num_threads=1)
+    return {**models, "openvino": root / "openvino"}
 
 
 def test_an_onnx_export_evaluates_like_its_pytorch_model(exported, labelled, capsys):
-    """`kobert evaluate --runtime onnx` (issue 14): the same confusion matrix as PyTorch fp32 on the source model,
-    and the JSON line says which path ran."""
+    """`kobert evaluate --runtime onnx|openvino` (issue 14): the same confusion matrix as PyTorch fp32 on the source
+    model, and the JSON line says which path ran."""
     path, _, _ = labelled
     lines = {}
     for name, extra in [("torch", ["--runtime", "torch", "--precision", "fp32"]), ("onnx", ["--runtime", "onnx"]),
-                        ("auto", [])]:
-        model = exported["torch" if name == "torch" else "onnx"]
+                        ("auto", []), ("openvino", ["--runtime", "openvino"])]:
+        model = exported[{"auto": "onnx"}.get(name, name)]
         assert main(["evaluate", "--model", str(model), "--data", str(path), "--text-column", "review", *extra]) == 0
         lines[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert lines["torch"]["path"]["runtime"] == "torch" and lines["torch"]["path"]["precision"] == "fp32"
     assert lines["onnx"]["path"] == {"runtime": "onnx", "device": "cpu", "precision": "fp32", "why": "--runtime onnx",
                                      "forward_batch_size": 64}
     assert lines["auto"]["path"]["runtime"] == "onnx" and "ONNX export" in lines["auto"]["path"]["why"]
+    assert lines["openvino"]["path"] == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "runs_in": "f32",
+                                         "why": "--runtime openvino", "forward_batch_size": 128}
     recall = [lines["torch"]["per_class"][name]["recall"] for name in ("부정", "긍정")]
     assert 0.05 < recall[0] < 0.95 and 0.05 < recall[1] < 0.95  # both labels predicted: agreement is no given
-    for name in ("onnx", "auto"):
+    for name in ("onnx", "auto", "openvino"):
         assert lines[name]["accuracy"] == lines["torch"]["accuracy"]
         assert lines[name]["per_class"] == lines["torch"]["per_class"]
 
