@@ -5,6 +5,7 @@ Tests that need `../shared` fail loudly when it is missing: a silently skipped t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,6 +17,9 @@ from pipelines.core import ray_defaults
 # The Rays the tests start (local ones, the 3-node loopback cluster, `ray start` heads) take the settings a
 # kobert command gives its own Ray; the commands the tests run set them again (setdefault).
 ray_defaults.for_own_ray()
+# OpenVINO's compiled models are not cached in the home folder by the suite's many throwaway exports (and the
+# commands the tests run inherit this); the cache's own test turns it on, in a temporary folder.
+os.environ["KOBERT_OPENVINO_CACHE"] = "off"
 
 
 @pytest.fixture(scope="session")

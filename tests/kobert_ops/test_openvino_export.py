@@ -120,6 +120,7 @@ def test_a_compiled_model_comes_from_the_cache_for_its_own_graph_only(exports, t
     import shutil
 
     monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KOBERT_OPENVINO_CACHE")  # the suite's conftest turns the cache off
     folder = tmp_path / "export"
     shutil.copytree(exports["root"] / "fp32", folder)
     first = OpenVinoPredictor(folder, num_threads=1).predict(texts[:200])
