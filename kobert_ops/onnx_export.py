@@ -94,16 +94,24 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequ
         report["source_model"] = str(model)
         # what `--runtime auto` checks before it labels a folder's own onnx-int8/ export (kobert_ops.cpu_path)
         report["source_weights_sha256"] = weights_sha256(directory)
-        write_report(staged, report)  # before the check too: the ONNX predictor reads the precision from it
         required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
-        report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required)
-        report["check"]["data"] = texts_source
-        write_report(staged, report)
-        output = Path(output)
-        output.mkdir(parents=True, exist_ok=True)
-        for path in staged.iterdir():
-            shutil.move(path, output / path.name)
+        publish_checked(directory, staged, Path(output), report, texts, max_length, batch_size, num_threads,
+                        required, texts_source, OnnxPredictor)
     return report
+
+
+def publish_checked(directory: Path, staged: Path, output: Path, report: dict, texts: Sequence[str],
+                    max_length: int, batch_size: int, num_threads: int | None, required: float,
+                    texts_source: str | None, open_export) -> None:
+    """Check the staged export folder against PyTorch (`check`, into `report`), then move it into `output`:
+    nothing reaches `output` unless the check passed (`AgreementError` otherwise)."""
+    write_report(staged, report)  # before the check too: the export's predictor reads the precision from it
+    report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required, open_export)
+    report["check"]["data"] = texts_source
+    write_report(staged, report)
+    output.mkdir(parents=True, exist_ok=True)
+    for path in staged.iterdir():
+        shutil.move(path, output / path.name)
 
 
 def build_folder(torch_model, directory: Path, work: Path, staged: Path, quantize: str | None) -> dict:

@@ -30,7 +30,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +39,7 @@ import numpy as np
 
 from kobert_ops import hub
 from kobert_ops.cpu_path import weights_sha256
-from kobert_ops.onnx_export import MIN_AGREEMENT, check, quiet_logging, versions, write_report
+from kobert_ops.onnx_export import MIN_AGREEMENT, publish_checked, quiet_logging, versions
 from kobert_ops.onnx_trace import OPSET, trace
 from kobert_ops.openvino_predictor import GRAPH_FILE, WEIGHTS_FILE, OpenVinoPredictor
 from kobert_ops.predictor import length_batches
@@ -112,16 +111,9 @@ def export_openvino(model: str | os.PathLike, output: str | os.PathLike, texts: 
             "source_model": str(model),
             "source_weights_sha256": weights_sha256(directory),  # what `--runtime auto` checks (kobert_ops.cpu_path)
         }
-        write_report(staged, report)  # before the check: the predictor reads the precision from it
         required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
-        report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required,
-                                open_export=OpenVinoPredictor)
-        report["check"]["data"] = texts_source
-        write_report(staged, report)
-        output = Path(output)
-        output.mkdir(parents=True, exist_ok=True)
-        for path in staged.iterdir():
-            shutil.move(path, output / path.name)
+        publish_checked(directory, staged, Path(output), report, texts, max_length, batch_size, num_threads,
+                        required, texts_source, OpenVinoPredictor)
     return report
 
 

@@ -22,17 +22,6 @@ from kobert_ops.onnx_export import AgreementError
 from kobert_ops.openvino_export import export_openvino
 from kobert_ops.openvino_predictor import OpenVinoPredictor
 from kobert_ops.predictor import Predictor
-from tests.onnx_models import decisive_classifier
-
-
-@pytest.fixture(scope="module")
-def texts(real_reviews) -> list[str]:
-    return [text for text in real_reviews if text and text.strip()][:1200]
-
-
-@pytest.fixture(scope="module")
-def decisive_dir(tmp_path_factory, tiny_model_dir, texts):
-    return decisive_classifier(tiny_model_dir, texts[:300], tmp_path_factory.mktemp("models") / "decisive")
 
 
 @pytest.fixture(scope="module")
