@@ -47,3 +47,20 @@ def decisive_with_fp32_export(model_dir: Path, reviews: Sequence[str | None], ro
     torch_dir = decisive_classifier(model_dir, texts[:300], root / "torch")
     export_onnx(torch_dir, root / "onnx", texts=texts[300:600], num_threads=1)
     return {"torch": torch_dir, "onnx": root / "onnx"}
+
+
+def assert_labels_like_pytorch_fp32(predictor, model_dir: Path, sample: Sequence[str]) -> None:
+    """An fp32 export's `predictor` labels `sample` as PyTorch fp32 (stock forward) labels it with the model it
+    came from, up to 512 positions: ≥ 99.9% equal labels, probabilities within 1e-4, on a sample where both
+    labels are common (so agreement is no given)."""
+    import numpy as np
+
+    from kobert_ops.predictor import Predictor
+
+    got = predictor.predict(sample)
+    expected = Predictor(model_dir, device="cpu", precision="fp32", max_length=512, batch_size=32,
+                         num_threads=1, fused=False).predict(sample)
+    assert 0.2 < expected.label.mean() < 0.8
+    assert (got.label == expected.label).mean() >= 0.999
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
+    assert got.label_name == expected.label_name

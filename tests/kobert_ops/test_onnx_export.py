@@ -20,7 +20,7 @@ import pytest
 
 from kobert_ops.onnx_export import AgreementError, export_onnx
 from kobert_ops.onnx_predictor import OnnxPredictor
-from kobert_ops.predictor import Predictor
+from tests.onnx_models import assert_labels_like_pytorch_fp32
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,8 @@ def test_fp32_export_labels_real_reviews_like_pytorch(exports, decisive_dir, tex
     uses, and up to 512 positions (reviews joined past it): the sequence axis is dynamic."""
     folder = exports["root"] / "fp32"
     sample = texts[600:] + [" ".join(texts[:200])]
-    got = OnnxPredictor(folder, max_length=512, batch_size=32, num_threads=1).predict(sample)
-    expected = Predictor(decisive_dir, device="cpu", precision="fp32", max_length=512, batch_size=32,
-                         num_threads=1, fused=False).predict(sample)
-    assert 0.2 < expected.label.mean() < 0.8  # both labels common: agreement is not a given
-    assert (got.label == expected.label).mean() >= 0.999
-    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
-    assert got.label_name == expected.label_name
+    assert_labels_like_pytorch_fp32(OnnxPredictor(folder, max_length=512, batch_size=32, num_threads=1),
+                                    decisive_dir, sample)
     check = exports["fp32"]["check"]
     assert check["rows"] == 300 and check["label_agreement"] >= 0.999 and check["max_probability_difference"] < 1e-4
 

@@ -21,7 +21,7 @@ from kobert_ops import onnx_export
 from kobert_ops.onnx_export import AgreementError
 from kobert_ops.openvino_export import export_openvino
 from kobert_ops.openvino_predictor import OpenVinoPredictor
-from kobert_ops.predictor import Predictor
+from tests.onnx_models import assert_labels_like_pytorch_fp32
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,7 @@ def test_fp32_export_labels_real_reviews_like_pytorch(exports, decisive_dir, tex
     """Checked again on other reviews than the export's check, up to 512 positions (reviews joined past it)."""
     sample = texts[800:] + [" ".join(texts[:200])]
     predictor = OpenVinoPredictor(exports["root"] / "fp32", max_length=512, batch_size=32, num_threads=1)
-    got = predictor.predict(sample)
-    expected = Predictor(decisive_dir, device="cpu", precision="fp32", max_length=512, batch_size=32,
-                         num_threads=1, fused=False).predict(sample)
-    assert 0.2 < expected.label.mean() < 0.8  # both labels common: agreement is not a given
-    assert (got.label == expected.label).mean() >= 0.999
-    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
-    assert got.label_name == expected.label_name
+    assert_labels_like_pytorch_fp32(predictor, decisive_dir, sample)
     assert predictor.runs_in == "f32" and predictor.session.threads == 1  # fp32 computes in f32 on every CPU
     check = exports["fp32"]["check"]
     assert check["rows"] == 300 and check["label_agreement"] >= 0.999 and check["runs_in"] == "f32"
