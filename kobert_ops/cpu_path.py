@@ -39,7 +39,7 @@ MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], w
 FORWARD_BATCH = {"torch": 128, "onnx": 64, "openvino": 128}
 # What each runtime's int8 export was measured to be on the CPUs it is chosen for (docs/onnx.md)
 FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on a CPU with VNNI",
-             "onnx": "ONNX Runtime int8 is the fastest measured path on such CPUs"}
+             "onnx": "ONNX Runtime's int8 was measured faster than PyTorch on CPUs without AMX"}
 
 
 def weights_sha256(directory: str | Path) -> str:
