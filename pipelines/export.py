@@ -63,6 +63,9 @@ class ExportConfig:
             raise ValueError(f"--quantize must be int8 (or absent for fp32), got {self.quantize!r}")
         if self.calibration_rows < 1:
             raise ValueError(f"--calibration-rows must be at least 1, got {self.calibration_rows}")
+        if self.calibration_data and (self.format, self.quantize) != ("openvino", "int8"):
+            raise ValueError("--calibration-data sets the scales of a static int8 export: it needs --format openvino "
+                             "--quantize int8")
         if self.check_rows < 1:
             raise ValueError(f"--check-rows must be at least 1, got {self.check_rows}")
         if not 2 < self.max_length <= 512:
@@ -171,6 +174,8 @@ def split_calibration(texts: list[str], rows: int) -> tuple[list[str], list[str]
     if rows <= 0:
         return texts, []
     rows = min(rows, len(texts) // 2)  # a small input: half each
+    if rows == 0:  # one text: nothing to calibrate on apart from the check (the export refuses, one line)
+        return texts, []
     stride = len(texts) / rows
     picked = {int(i * stride) for i in range(rows)}
     return ([text for i, text in enumerate(texts) if i not in picked],

@@ -65,6 +65,8 @@ def test_a_uri_output_gets_the_folder_once_complete(tiny_model_dir, tmp_path):
     ("missing", "model/tokenizer path not found: .*nowhere"),
     ("format", "--format must be one of onnx, openvino, got 'tflite'"),
     ("calibration", "--calibration-rows must be at least 1, got 0"),
+    ("calibration_data", "--calibration-data sets the scales of a static int8 export: it needs --format openvino "
+                         "--quantize int8"),
     ("quantize", "--quantize must be int8 .*, got 'int4'"),
     ("onnx", "is already an ONNX export; pass the PyTorch classifier folder"),
     ("no_weights", "holds no weights"),
@@ -79,6 +81,8 @@ def test_what_cannot_be_exported_is_one_line_exit_2(problem, message, exported, 
         extra = ["--quantize", "int4"]
     elif problem == "calibration":
         extra = ["--format", "openvino", "--quantize", "int8", "--calibration-rows", "0"]
+    elif problem == "calibration_data":
+        extra = ["--format", "onnx", "--quantize", "int8", "--calibration-data", str(tmp_path)]
     elif problem == "onnx":
         model = str(exported)
     else:
@@ -125,3 +129,4 @@ def test_calibration_reviews_are_spread_and_apart_from_the_check():
     assert calibration[0] == "review 0" and calibration[-1] in {f"review {i}" for i in range(990, 1000)}
     assert split_calibration(texts[:10], 300) == (texts[:10][1::2], texts[:10][::2])  # a small input: half each
     assert split_calibration(texts, 0) == (texts, [])
+    assert split_calibration(texts[:1], 300) == (texts[:1], [])  # one text: none to spare (the export refuses)
