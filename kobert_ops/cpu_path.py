@@ -29,7 +29,10 @@ from pathlib import Path
 # a model folder's own int8 exports, which `--runtime auto` may choose, by runtime
 INT8_EXPORTS = {"openvino": "openvino-int8", "onnx": "onnx-int8"}
 INT8_EXPORT = INT8_EXPORTS["onnx"]
-GRAPH_FILES = {"onnx": "model.onnx", "openvino": "model.xml"}  # as kobert_ops.onnx_predictor.EXPORT_GRAPHS
+# the graph file that makes a folder an export of each runtime (here, not in the predictors: this module is read
+# before anything heavy is imported), and the runtimes' names in messages
+EXPORT_GRAPHS = {"onnx": "model.onnx", "openvino": "model.xml"}
+RUNTIME_NAMES = {"onnx": "ONNX", "openvino": "OpenVINO"}
 MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], without importing onnx
 # Rows per forward pass where the caller leaves it to the runtime. PyTorch's 128 was tuned on the fp32/bf16
 # paths; ONNX Runtime int8 labeled 3,000 reviews of the base preset at 198 reviews/s in passes of 64 against 189
@@ -112,13 +115,13 @@ def may_use_export(model: str, runtime: str, precision: str, device: str) -> str
     folder = Path(model).expanduser()
     if runtime == "torch" or not folder.is_dir():
         return ""
-    for kind, graph in GRAPH_FILES.items():
+    for kind, graph in EXPORT_GRAPHS.items():
         if (folder / graph).is_file():
             return kind
     if runtime == "auto" and precision == "auto" and device in ("auto", "cpu") and run_device(device) == "cpu" \
             and not has_amx():
         for kind in export_order():
-            if (folder / INT8_EXPORTS[kind] / GRAPH_FILES[kind]).is_file():
+            if (folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file():
                 return kind
     return ""
 
@@ -165,7 +168,7 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
 
 
 def _find_export(model: str, directory: Path, kind: str) -> Path | None:
-    name, graph = INT8_EXPORTS[kind], GRAPH_FILES[kind]
+    name, graph = INT8_EXPORTS[kind], EXPORT_GRAPHS[kind]
     local = directory / name
     if (local / graph).is_file():
         return local
@@ -196,7 +199,7 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
         ValueError: a runtime that does not fit the folder, or a device or precision the export cannot give.
     """
     from kobert_ops import hub
-    from kobert_ops.onnx_predictor import EXPORT_GRAPHS, RUNTIME_NAMES, check_runtime, folder_runtime
+    from kobert_ops.onnx_predictor import check_runtime, folder_runtime
     from kobert_ops.predictor import Predictor
 
     chosen = check_runtime(model, runtime, resolve=True)
@@ -233,12 +236,12 @@ def _export_predictor(kind: str, model: str, device: str, precision: str, batch_
         from kobert_ops.openvino_predictor import OpenVinoPredictor as predictor_class
     else:
         predictor_class = OnnxPredictor
-    names = {"onnx": ("ONNX", "ONNX Runtime's CPU provider"), "openvino": ("OpenVINO", "OpenVINO's CPU runtime")}
+    engines = {"onnx": "ONNX Runtime's CPU provider", "openvino": "OpenVINO's CPU runtime"}
     if device not in ("auto", "cpu"):
-        raise ValueError(f"--runtime {kind} runs on CPU ({names[kind][1]}), not --device {device}")
+        raise ValueError(f"--runtime {kind} runs on CPU ({engines[kind]}), not --device {device}")
     predictor = predictor_class(model, batch_size=batch_size, max_length=max_length, num_threads=threads,
                                 tokenizer=tokenizer)
     if precision not in ("auto", predictor.precision):
-        raise ValueError(f"{model} is a {predictor.precision} {names[kind][0]} export: --precision {precision} does "
+        raise ValueError(f"{model} is a {predictor.precision} {RUNTIME_NAMES[kind]} export: --precision {precision} does "
                          f"not apply (export again with --quantize int8 for int8, or pass --precision auto)")
     return predictor

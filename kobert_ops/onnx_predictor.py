@@ -21,21 +21,14 @@ from typing import Sequence
 import numpy as np
 
 from kobert_ops import hub
+from kobert_ops.cpu_path import EXPORT_GRAPHS, RUNTIME_NAMES
 from kobert_ops.model import check_vocabulary
 from kobert_ops.predictor import Predictions, length_batches
 from kobert_ops.tokenizer import load_tokenizer
 
-MODEL_FILE = "model.onnx"
+MODEL_FILE = EXPORT_GRAPHS["onnx"]
 EXPORT_FILE = "export.json"
-RUNTIMES = ("auto", "torch", "onnx", "openvino")
-# the graph file that makes a folder an export of each runtime (`kobert_ops.openvino_predictor.GRAPH_FILE` too)
-EXPORT_GRAPHS = {"onnx": MODEL_FILE, "openvino": "model.xml"}
-RUNTIME_NAMES = {"onnx": "ONNX", "openvino": "OpenVINO"}
-
-
-def is_onnx_folder(directory: str | os.PathLike) -> bool:
-    """True for a folder written by `kobert export --format onnx` (it holds `model.onnx`)."""
-    return (Path(directory) / MODEL_FILE).is_file()
+RUNTIMES = ("auto", "torch", *EXPORT_GRAPHS)
 
 
 def folder_runtime(directory: str | os.PathLike) -> str:
@@ -113,6 +106,7 @@ class OnnxPredictor:
         tokenizer: tokenizer folder or hub id, if not the export's own copy.
     """
 
+    runtime = "onnx"  # the export it runs (`EXPORT_GRAPHS`)
     device = "cpu"
     fused = None  # the torch predictor's fused-forward slot: the graph's own fusions happen at export
 
@@ -145,11 +139,12 @@ class OnnxPredictor:
         return session, {node.name: np.int32 if node.type == "tensor(int32)" else np.int64
                          for node in session.get_inputs()}
 
-    @staticmethod
-    def check_folder(model: str | os.PathLike, directory: Path) -> None:
-        if not is_onnx_folder(directory):
-            raise FileNotFoundError(f"{model} holds no {MODEL_FILE}: --runtime onnx needs a folder written by "
-                                    "`kobert export --format onnx`")
+    def check_folder(self, model: str | os.PathLike, directory: Path) -> None:
+        """Refuse a folder that is no export of this predictor's runtime (`runtime`)."""
+        graph = EXPORT_GRAPHS[self.runtime]
+        if not (directory / graph).is_file():
+            raise FileNotFoundError(f"{model} holds no {graph}: --runtime {self.runtime} needs a folder written by "
+                                    f"`kobert export --format {self.runtime}`")
 
     def predict(self, texts: Sequence[str]) -> Predictions:
         """Label raw texts (callers reject null/empty texts before this)."""

@@ -26,11 +26,6 @@ GRAPH_FILE = EXPORT_GRAPHS["openvino"]  # OpenVINO's IR: the graph, beside its w
 WEIGHTS_FILE = "model.bin"
 
 
-def is_openvino_folder(directory: str | os.PathLike) -> bool:
-    """True for a folder written by `kobert export --format openvino` (it holds `model.xml`)."""
-    return (Path(directory) / GRAPH_FILE).is_file()
-
-
 def compiled_cache() -> Path | None:
     """Where OpenVINO keeps compiled models between runs: `$KOBERT_CACHE/openvino` (default
     `~/.cache/kobert/openvino`, node-local like the model cache), or None where it cannot be created (a read-only
@@ -80,15 +75,11 @@ class OpenVinoPredictor(OnnxPredictor):
     """Loads an OpenVINO export and its tokenizer once; predicts batches of texts or encoded rows (the arguments
     are `OnnxPredictor`'s; `num_threads` sets OpenVINO's inference threads)."""
 
+    runtime = "openvino"
+
     def open_session(self, directory: Path, num_threads: int | None):
         # an fp32 export computes in f32 everywhere (what its check holds it to); int8 keeps OpenVINO's default
         session = CompiledSession(directory / GRAPH_FILE, num_threads, "f32" if self.precision == "fp32" else None,
                                   cache=compiled_cache())
         self.runs_in = session.runs_in
         return session, {name: np.int64 for name in session.input_names}
-
-    @staticmethod
-    def check_folder(model: str | os.PathLike, directory: Path) -> None:
-        if not is_openvino_folder(directory):
-            raise FileNotFoundError(f"{model} holds no {GRAPH_FILE}: --runtime openvino needs a folder written by "
-                                    "`kobert export --format openvino`")

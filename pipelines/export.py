@@ -188,13 +188,11 @@ def summary_line(report: dict, output: str) -> str:
                f"probability difference {check['max_probability_difference']:.4f}")
     if report["format"] == "openvino":
         quantization = report.get("quantization")
-        how = (f"NNCF static int8, scales from {quantization['calibration_rows']:,} other reviews" if quantization
-               else "fp32")
-        return (f"wrote {report['precision']} OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB; {how}) to "
-                f"{output}; {verdict} (run in {check.get('runs_in', 'f32')} around the int8 products)"
-                if quantization else
-                f"wrote {report['precision']} OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB) to {output}; "
-                f"{verdict}")
+        if not quantization:
+            return f"wrote fp32 OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB) to {output}; {verdict}"
+        return (f"wrote int8 OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB; NNCF static int8, scales from "
+                f"{quantization['calibration_rows']:,} other reviews) to {output}; {verdict} (run in "
+                f"{check.get('runs_in', 'f32')} around the int8 products)")
     fused = ", ".join(f"{name} {count}" for name, count in report["fusions"].items()) or "none"
     if report.get("layer_norms_as_plain_operators"):
         fused += f"; {report['layer_norms_as_plain_operators']} layer norms then split into plain operators"
