@@ -85,6 +85,33 @@ def has_vnni() -> bool:
     return bool((cpu_flags() or set()) & {"avx512_vnni", "avx_vnni"})
 
 
+def int8_kernels(flags: set[str] | None = None) -> str:
+    """Which int8 dot products this CPU's runtimes use: `AMX`, `VNNI` (one instruction per 4 products, exact
+    32-bit sums), `AVX2` (no VNNI: pairs of u8×s8 products summed in 16 bits, which saturate: ONNX Runtime's
+    documentation and kernels say so, hence its 7-bit `reduce_range` advice), or `unknown`. An int8 export's check
+    holds for the kernels it ran on, so the check records them (`kobert_ops.onnx_export.check`)."""
+    flags = cpu_flags() if flags is None else flags
+    if flags is None:
+        return "unknown"
+    if "amx_int8" in flags:
+        return "AMX"
+    if flags & {"avx512_vnni", "avx_vnni"}:
+        return "VNNI"
+    return "AVX2" if "avx2" in flags else "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), or `unknown`."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def export_order() -> list[str]:
     """The runtimes whose int8 export `auto` tries, fastest measured first on this CPU: OpenVINO on a CPU with
     VNNI; ONNX Runtime first elsewhere (measured fastest on an AVX2-only EPYC, where OpenVINO was not measured)."""
@@ -164,7 +191,17 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
         return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
                        f"{MIN_INT8_AGREEMENT:.1%}")
     return True, (f"auto: no AMX on this CPU, and the model's {name}/ export kept {agreement:.2%} of PyTorch "
-                  f"fp32's labels on {check.get('rows', 0):,} reviews: {FAST_PATH[kind]}")
+                  f"fp32's labels on {check.get('rows', 0):,} reviews{_other_kernels(check)}: {FAST_PATH[kind]}")
+
+
+def _other_kernels(check: dict) -> str:
+    """Where the export's check ran on other int8 kernels than this CPU's (a heterogeneous cluster, an export made
+    on another machine), say so: its agreement was measured on those, not on these."""
+    checked_on = (check.get("cpu") or {}).get("int8_kernels")
+    here = int8_kernels()
+    if not checked_on or checked_on == here:
+        return ""
+    return f" with {checked_on} int8 kernels (this CPU runs {here} ones: export it again here to check those)"
 
 
 def _find_export(model: str, directory: Path, kind: str) -> Path | None:

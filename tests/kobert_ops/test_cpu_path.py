@@ -199,3 +199,36 @@ def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, n
     assert path["why"].startswith(f"auto: no AMX on this CPU, and the model's openvino-int8/ export kept "
                                   f"{record['check']['label_agreement']:.2%}")
     assert f"  path        openvino int8, {path['runs_in']} around it on cpu (auto:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, kernels", [({"amx_tile", "amx_int8", "avx512_vnni", "avx2"}, "AMX"),
+                                            ({"avx512_vnni", "avx2"}, "VNNI"), ({"avx_vnni", "avx2"}, "VNNI"),
+                                            ({"avx2", "fma"}, "AVX2"), (set(), "unknown"), (None, "unknown")])
+def test_int8_kernels_are_read_from_the_cpu_flags(monkeypatch, flags, kernels):
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: flags)
+    assert cpu_path.int8_kernels() == kernels
+
+
+def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu_runs_others(with_both_exports,
+                                                                                             tmp_path, monkeypatch):
+    """AVX2's int8 products (no VNNI) sum pairs in 16 bits and may saturate, so an export checked on a VNNI CPU
+    is not checked for an AVX2 one: `auto` still takes it (OpenVINO's int8 kept 99.93% on AVX2 kernels, measured)
+    but its reason says so."""
+    folder, record = with_both_exports
+    assert record["check"]["cpu"] == {"model": cpu_path.cpu_model(), "int8_kernels": cpu_path.int8_kernels()}
+    elsewhere = tmp_path / "model"
+    shutil.copytree(folder, elsewhere)
+    export_json = elsewhere / "openvino-int8" / "export.json"
+    record = json.loads(export_json.read_text())
+    record["check"]["cpu"] = {"model": "a VNNI CPU", "int8_kernels": "VNNI"}
+    export_json.write_text(json.dumps(record))
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni", "avx2"})
+    _, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
+    assert "int8 kernels" not in why
+    monkeypatch.setattr(cpu_path, "export_order", lambda: ["openvino", "onnx"])  # as on a VNNI CPU
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx2"})
+    export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
+    assert export == elsewhere / "openvino-int8"
+    assert (f"on {record['check']['rows']:,} reviews with VNNI int8 kernels (this CPU runs AVX2 ones: export it again "
+            f"here to check those): ") in why
