@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 # a model folder's own int8 exports, which `--runtime auto` may choose, by runtime
@@ -46,11 +47,19 @@ FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on
 
 
 def weights_sha256(directory: str | Path) -> str:
-    """sha256 over a model folder's weight files (`*.safetensors`, then `*.bin`, sorted by name)."""
-    digest = hashlib.sha256()
+    """sha256 over a model folder's weight files (`*.safetensors`, then `*.bin`, sorted by name). Kept for the
+    process while the files' names, sizes and modification times stay the same, so a label run's warm-up thread
+    can hash them while inputs are checked and `auto`'s export check then finds the digest ready."""
     directory = Path(directory)
-    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
-        with open(weights, "rb") as handle:
+    files = sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin"))
+    return _sha256_of(tuple((str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files))
+
+
+@lru_cache(maxsize=8)
+def _sha256_of(files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for path, _, _ in files:
+        with open(path, "rb") as handle:
             while chunk := handle.read(1 << 24):
                 digest.update(chunk)
     return digest.hexdigest()

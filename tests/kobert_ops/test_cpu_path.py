@@ -232,3 +232,21 @@ def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu
     assert export == elsewhere / "openvino-int8"
     assert (f"on {record['check']['rows']:,} reviews with VNNI int8 kernels (this CPU runs AVX2 ones: export it again "
             f"here to check those): ") in why
+
+
+def test_the_weights_digest_is_kept_only_while_the_files_stay_the_same(tmp_path):
+    """A label run hashes the weights once (its warm-up thread, then `auto`'s check); a folder trained again
+    in the same process (new bytes, a new modification time) gets a new digest, so a stale export is refused."""
+    import hashlib
+    import os
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 1000)
+    first = cpu_path.weights_sha256(tmp_path)
+    assert first == hashlib.sha256(b"a" * 1000).hexdigest() == cpu_path.weights_sha256(tmp_path)
+    stat = weights.stat()
+    weights.write_bytes(b"b" * 1000)  # the same size, written again
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000).hexdigest()
+    (tmp_path / "extra.bin").write_bytes(b"c")
+    assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000 + b"c").hexdigest()
