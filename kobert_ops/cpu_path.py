@@ -27,13 +27,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-# a model folder's own int8 exports, which `--runtime auto` may choose, by runtime
-INT8_EXPORTS = {"openvino": "openvino-int8", "onnx": "onnx-int8"}
+from kobert_ops.export_kinds import EXPORT_GRAPHS, INT8_EXPORTS, RUNTIME_NAMES
+
 INT8_EXPORT = INT8_EXPORTS["onnx"]
-# the graph file that makes a folder an export of each runtime (here, not in the predictors: this module is read
-# before anything heavy is imported), and the runtimes' names in messages
-EXPORT_GRAPHS = {"onnx": "model.onnx", "openvino": "model.xml"}
-RUNTIME_NAMES = {"onnx": "ONNX", "openvino": "OpenVINO"}
 MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], without importing onnx
 # Rows per forward pass where the caller leaves it to the runtime. PyTorch's 128 was tuned on the fp32/bf16
 # paths; ONNX Runtime int8 labeled 3,000 reviews of the base preset at 198 reviews/s in passes of 64 against 189

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from kobert_ops import hub
-from kobert_ops.cpu_path import EXPORT_GRAPHS, RUNTIME_NAMES
+from kobert_ops.export_kinds import EXPORT_GRAPHS, RUNTIME_NAMES
 from kobert_ops.model import check_vocabulary
 from kobert_ops.predictor import Predictions, length_batches
 from kobert_ops.tokenizer import load_tokenizer

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kobert_ops.onnx_predictor import EXPORT_GRAPHS, OnnxPredictor
+from kobert_ops.export_kinds import EXPORT_GRAPHS
+from kobert_ops.onnx_predictor import OnnxPredictor
 
 GRAPH_FILE = EXPORT_GRAPHS["openvino"]  # OpenVINO's IR: the graph, beside its weights
 WEIGHTS_FILE = "model.bin"

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 def source_folder(model: str):
     """The local folder of the classifier to export; one-line errors for what cannot be exported."""
     from kobert_ops import hub
-    from kobert_ops.onnx_predictor import RUNTIME_NAMES, folder_runtime
+    from kobert_ops.export_kinds import RUNTIME_NAMES
+    from kobert_ops.onnx_predictor import folder_runtime
     from pipelines.errors import UserError
 
     directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
@@ -129,7 +130,7 @@ def export(config: ExportConfig) -> dict:
     from pathlib import Path
 
     from kobert_ops import paths
-    from kobert_ops.onnx_predictor import EXPORT_GRAPHS
+    from kobert_ops.export_kinds import EXPORT_GRAPHS
     from pipelines.core.storage import is_uri, staged_output
     from pipelines.errors import UserError
 
