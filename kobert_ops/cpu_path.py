@@ -204,7 +204,7 @@ def _other_kernels(check: dict) -> str:
     on another machine), say so: its agreement was measured on those, not on these."""
     checked_on = (check.get("cpu") or {}).get("int8_kernels")
     here = int8_kernels()
-    if not checked_on or checked_on == here:
+    if not checked_on or checked_on == here or here == "unknown":
         return ""
     return f" with {checked_on} int8 kernels (this CPU runs {here} ones: export it again here to check those)"
 

@@ -59,6 +59,12 @@ def _combining_characters() -> re.Pattern[str]:
     return re.compile(f"[{''.join(ranges)}]")
 
 
+def build_tables() -> None:
+    """Build `preprocess`'s tables now rather than on the first non-ASCII text (a label run's warm-up thread does,
+    while the inputs are checked)."""
+    _combining_characters()
+
+
 def preprocess(text: str) -> str:
     """XLNet's `preprocess_text` with KoBERT's settings (remove_space, no lower-casing, drop accents)."""
     text = " ".join(text.strip().split())

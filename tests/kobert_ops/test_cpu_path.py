@@ -232,6 +232,8 @@ def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu
     assert export == elsewhere / "openvino-int8"
     assert (f"on {record['check']['rows']:,} reviews with VNNI int8 kernels (this CPU runs AVX2 ones: export it again "
             f"here to check those): ") in why
+    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: None)  # no /proc/cpuinfo: nothing known to compare
+    assert "int8 kernels" not in cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")[1]
 
 
 def test_the_weights_digest_is_kept_only_while_the_files_stay_the_same(tmp_path):
