@@ -37,6 +37,7 @@ MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], w
 # efficient at ~1,100 token rows. OpenVINO's static int8 graph, same probe (2026-12-07): 224.5 / 228.9 / 235.5
 # reviews/s in passes of 32 / 64 / 128.
 FORWARD_BATCH = {"torch": 128, "onnx": 64, "openvino": 128}
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni"}  # the kernel's flags for VNNI's int8 dot products (AVX-512 or AVX)
 # What each runtime's int8 export was measured to be on the CPUs it is chosen for (docs/onnx.md)
 FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on a CPU with VNNI",
              "onnx": "ONNX Runtime's int8 was measured faster than PyTorch on CPUs without AMX"}
@@ -48,7 +49,8 @@ def weights_sha256(directory: str | Path) -> str:
     can hash them while inputs are checked and `auto`'s export check then finds the digest ready."""
     directory = Path(directory)
     files = sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin"))
-    return _sha256_of(tuple((str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files))
+    stats = [(path, path.stat()) for path in files]
+    return _sha256_of(tuple((str(path.resolve()), stat.st_size, stat.st_mtime_ns) for path, stat in stats))
 
 
 @lru_cache(maxsize=8)
@@ -63,11 +65,17 @@ def _sha256_of(files: tuple[tuple[str, int, int], ...]) -> str:
 
 def cpu_flags() -> set[str] | None:
     """The kernel's CPU flags (Linux), or None where /proc/cpuinfo is not there."""
+    flags = _cpuinfo("flags")
+    return None if flags is None else set(flags.split())
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The first processor's `field` in /proc/cpuinfo (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return None
@@ -87,7 +95,7 @@ def has_amx() -> bool:
 def has_vnni() -> bool:
     """VNNI's int8 dot products (AVX-512 or AVX) on this CPU: where OpenVINO's static int8 export was measured
     ahead of ONNX Runtime's dynamic one (an AVX-512 VNNI EPYC). Unknown flags: False."""
-    return bool((cpu_flags() or set()) & {"avx512_vnni", "avx_vnni"})
+    return bool((cpu_flags() or set()) & VNNI_FLAGS)
 
 
 def int8_kernels(flags: set[str] | None = None) -> str:
@@ -100,21 +108,14 @@ def int8_kernels(flags: set[str] | None = None) -> str:
         return "unknown"
     if "amx_int8" in flags:
         return "AMX"
-    if flags & {"avx512_vnni", "avx_vnni"}:
+    if flags & VNNI_FLAGS:
         return "VNNI"
     return "AVX2" if "avx2" in flags else "unknown"
 
 
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), or `unknown`."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    return _cpuinfo("model name") or "unknown"
 
 
 def export_order() -> list[str]:
@@ -284,6 +285,6 @@ def _export_predictor(kind: str, model: str, device: str, precision: str, batch_
     predictor = predictor_class(model, batch_size=batch_size, max_length=max_length, num_threads=threads,
                                 tokenizer=tokenizer)
     if precision not in ("auto", predictor.precision):
-        raise ValueError(f"{model} is a {predictor.precision} {RUNTIME_NAMES[kind]} export: --precision {precision} does "
-                         f"not apply (export again with --quantize int8 for int8, or pass --precision auto)")
+        raise ValueError(f"{model} is a {predictor.precision} {RUNTIME_NAMES[kind]} export: --precision {precision} "
+                         f"does not apply (export again with --quantize int8 for int8, or pass --precision auto)")
     return predictor

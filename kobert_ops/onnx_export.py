@@ -35,8 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
-from kobert_ops import cpu_path, hub
-from kobert_ops.cpu_path import weights_sha256
+from kobert_ops import hub
+from kobert_ops.cpu_path import cpu_model, int8_kernels, weights_sha256
 from kobert_ops.onnx_layer_norm import split_layer_norms
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
 from kobert_ops.onnx_trace import OPSET, trace
@@ -220,8 +220,8 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
               "mean_probability_difference": float(difference.mean())}
     if getattr(exported, "runs_in", None):  # OpenVINO: the float precision around the graph's int8 products
         result["runs_in"] = exported.runs_in
-    if exported.precision == "int8":  # the agreement holds for these kernels (cpu_path.int8_kernels)
-        result["cpu"] = {"model": cpu_path.cpu_model(), "int8_kernels": cpu_path.int8_kernels()}
+    if exported.precision == "int8":  # the agreement holds for these kernels (kobert_ops.cpu_path.int8_kernels)
+        result["cpu"] = {"model": cpu_model(), "int8_kernels": int8_kernels()}
     if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
         raise AgreementError(
             f"the fp32 export's probabilities differ from PyTorch fp32's by up to "

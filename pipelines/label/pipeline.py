@@ -300,17 +300,18 @@ def warm_up(config: LabelConfig) -> threading.Thread | None:
 
 def _import_model_code(export: str, model: str) -> None:
     """The imports, and what the first labeled batch would otherwise wait for on an export path: the tokenizer's
-    combining-character table (~0.25 s, built once a process: `build_tables`) and, for a PyTorch folder whose own int8 export
-    `auto` may take, the digest of its weights that the export is checked against (~0.3 s for the base preset,
-    kept for the process by `cpu_path.weights_sha256`)."""
+    combining-character table (~0.25 s, built once a process: `build_tables`) and, for a PyTorch folder whose own
+    int8 export `auto` may take, the digest of its weights that the export is checked against (~0.3 s for the base
+    preset, kept for the process by `cpu_path.weights_sha256`)."""
     try:
         if export:
             from kobert_ops import cpu_path
             from kobert_ops.tokenizer import build_tables
 
             build_tables()
-            if not (Path(model).expanduser() / cpu_path.EXPORT_GRAPHS[export]).is_file():
-                cpu_path.weights_sha256(Path(model).expanduser())
+            folder = Path(model).expanduser()
+            if not (folder / cpu_path.EXPORT_GRAPHS[export]).is_file():  # a PyTorch folder, not an export itself
+                cpu_path.weights_sha256(folder)
         if export == "openvino":
             import openvino  # noqa: F401
 
