@@ -22,11 +22,10 @@ has VNNI), and the other is taken where the first fails a check. Everything else
 
 from __future__ import annotations
 
-import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
+from kobert_ops import file_digest
 from kobert_ops.export_kinds import EXPORT_GRAPHS, INT8_EXPORTS, RUNTIME_NAMES
 
 INT8_EXPORT = INT8_EXPORTS["onnx"]
@@ -44,23 +43,13 @@ FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on
 
 
 def weights_sha256(directory: str | Path) -> str:
-    """sha256 over a model folder's weight files (`*.safetensors`, then `*.bin`, sorted by name). Kept for the
-    process while the files' names, sizes and modification times stay the same, so a label run's warm-up thread
-    can hash them while inputs are checked and `auto`'s export check then finds the digest ready."""
+    """sha256 over a model folder's weight files (`*.safetensors`, then `*.bin`, sorted by name). Kept while the
+    files stay as they are (`kobert_ops.file_digest`: for the process, and for later runs on the node), so a label
+    run's warm-up thread hashes them at most once while inputs are checked and `auto`'s export check finds the
+    digest ready."""
     directory = Path(directory)
     files = sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin"))
-    stats = [(path, path.stat()) for path in files]
-    return _sha256_of(tuple((str(path.resolve()), stat.st_size, stat.st_mtime_ns) for path, stat in stats))
-
-
-@lru_cache(maxsize=8)
-def _sha256_of(files: tuple[tuple[str, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for path, _, _ in files:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 24):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest.cached("sha256 of weights", files, lambda: file_digest.sha256_of(files))
 
 
 def cpu_flags() -> set[str] | None:

@@ -10,7 +10,6 @@ commit. The stages are the same functions on either engine:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -82,17 +81,17 @@ def model_info(model: str, model_version: str | None) -> dict:
 
 def default_version(directory: Path, reference: str | None = None) -> str:
     """`<model name>-<first 12 hex of sha256 over config and weights>`: changes whenever the weights do. The
-    name is the reference's last part (a URI's or hub id's; a cached copy's folder is a digest)."""
-    digest = hashlib.sha256((directory / "config.json").read_bytes())
-    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")) + sorted(
-            directory.glob("*.onnx")):
-        with open(weights, "rb") as handle:
-            while chunk := handle.read(1 << 24):
-                digest.update(chunk)
+    name is the reference's last part (a URI's or hub id's; a cached copy's folder is a digest). The digest is
+    kept while the files stay as they are (`kobert_ops.file_digest`): an hourly run does not read the weights
+    again for it."""
+    from kobert_ops import file_digest
+
+    files = [directory / "config.json"] + sorted(directory.glob("*.safetensors")) + sorted(
+        directory.glob("*.bin")) + sorted(directory.glob("*.onnx"))
     name = directory.resolve().name
     if reference and not Path(reference).expanduser().is_dir():
         name = reference.split("#")[0].split("@")[0].rstrip("/").rsplit("/", 1)[-1] or name
-    return f"{name}-{digest.hexdigest()[:12]}"
+    return f"{name}-{file_digest.cached('sha256 of config and weights', files, lambda: file_digest.sha256_of(files))[:12]}"
 
 
 def new_run_id(now: datetime) -> str:

@@ -153,3 +153,26 @@ def test_a_model_without_label_names_is_refused_before_any_row(tiny_model_dir, m
     with pytest.raises(UserError, match="names no labels .*set id2label"):
         run_label(config(model, messy_input, tmp_path / "labels"))
     assert not (tmp_path / "labels" / "_SUCCESS").exists()
+
+
+def test_the_default_model_version_is_the_weights_digest_and_follows_a_retrained_model(tmp_path, monkeypatch):
+    """`<folder>-<12 hex of sha256 over config.json and weights>` as rows have always carried it; kept between
+    runs while the files stay as they are, and new once the weights are written again (the same size)."""
+    import hashlib
+    from pathlib import Path
+
+    from kobert_ops import file_digest
+    from pipelines.label.pipeline import default_version
+
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(file_digest, "SETTLED_S", -5.0)  # the files count as settled
+    model = tmp_path / "nsmc-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"a" * 100)
+    expected = hashlib.sha256(b"{}" + b"a" * 100).hexdigest()[:12]
+    assert default_version(Path(model)) == f"nsmc-model-{expected}"
+    monkeypatch.setattr(file_digest, "_kept", {})  # the next run's process
+    assert default_version(Path(model)) == f"nsmc-model-{expected}"
+    (model / "model.safetensors").write_bytes(b"b" * 100)
+    assert default_version(Path(model)) == f"nsmc-model-{hashlib.sha256(b'{}' + b'b' * 100).hexdigest()[:12]}"
