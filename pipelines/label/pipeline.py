@@ -100,10 +100,15 @@ def new_run_id(now: datetime) -> str:
 
 def run_label(config: LabelConfig) -> RunResult:
     """Label `config.input` into `config.output`; raises on any failure, leaving no `_SUCCESS` for this run."""
-    joined = join_cluster(config)
+    from kobert_ops.label_report import ReportProcess
+
+    report = ReportProcess()  # imports matplotlib on a core the start-up leaves idle (see kobert_ops.label_report)
+    joined = False
     try:
-        return _run_label(config)
+        joined = join_cluster(config)
+        return _run_label(config, report)
     finally:
+        report.close()
         if joined:
             import ray
 
@@ -136,7 +141,7 @@ def join_cluster(config: LabelConfig) -> bool:
     return True
 
 
-def _run_label(config: LabelConfig) -> RunResult:
+def _run_label(config: LabelConfig, report) -> RunResult:
     started = time.time()
     if config.delta_table:
         from pipelines.label.delta import require_deltalake
@@ -198,7 +203,7 @@ def _run_label(config: LabelConfig) -> RunResult:
         if sum(stats.actors.values()) != stats.labeled:
             raise RuntimeError(f"row count check failed: {stats.labeled:,} rows labeled, but the actors report "
                                f"{sum(stats.actors.values()):,}; nothing committed")
-        reported = stage_report(output, run_id, config, model["model_version"], stats, labeled - checked)
+        reported = stage_report(report, output, run_id, config, model["model_version"], stats, labeled - checked)
         committed = output.committed_paths(run_id, stats.labeled_files, stats.rejected_files,
                                            output.staged_reports(run_id) if reported else [])
         first_batch = stats.first_batch_at and round(stats.first_batch_at - _process_start(), 3)
@@ -223,19 +228,18 @@ def _run_label(config: LabelConfig) -> RunResult:
         lease.release()
 
 
-def stage_report(output: OutputFolder, run_id: str, config: LabelConfig, model_version: str, stats: RunStats,
-                 seconds: float) -> bool:
+def stage_report(report, output: OutputFolder, run_id: str, config: LabelConfig, model_version: str,
+                 stats: RunStats, seconds: float) -> bool:
     """Write the run's report (label distribution plot, score histograms) into its staging folder, for the
-    commit to move into place. A report that fails to draw is logged, not fatal: the labels matter more."""
+    commit to move into place, through `report` (a `kobert_ops.label_report.ReportProcess`). A report that fails
+    to draw is logged, not fatal: the labels matter more."""
     import tempfile
-
-    from kobert_ops.label_report import write_label_report
 
     try:
         with tempfile.TemporaryDirectory() as local:
-            write_label_report(local, run_id=run_id, counts=dict(stats.labels), score_histograms=stats.score_histograms,
-                               reasons=dict(stats.reasons), truncated=stats.truncated, seconds=seconds,
-                               model=config.model, model_version=model_version)
+            report.write(local, run_id=run_id, counts=dict(stats.labels), score_histograms=stats.score_histograms,
+                         reasons=dict(stats.reasons), truncated=stats.truncated, seconds=seconds,
+                         model=config.model, model_version=model_version)
             target = f"{output.staging_dir(run_id)}/{REPORT_DIR}"
             output.fs.makedirs(target, exist_ok=True)
             for path in Path(local).iterdir():
