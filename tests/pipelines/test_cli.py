@@ -66,3 +66,19 @@ def test_verbose_prints_the_traceback_too(tmp_path):
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("kobert init-model: failed: RuntimeError: the actor died")
+
+
+def test_a_command_line_imports_only_its_own_subcommand():
+    """An hourly `kobert label` does not pay for importing `kobert submit`'s job client and the rest (~0.13 s);
+    `kobert --help` still lists every subcommand."""
+    probe = ("import sys; from pipelines.cli import build_parser; build_parser({argv}); "
+             "print(sorted(m for m in ('pipelines.label.command', 'cluster.submit', 'pipelines.train.command') "
+             "if m in sys.modules))")
+
+    def imported(argv):
+        return subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert imported(["-v", "label", "--model", "m", "--input", "i", "--output", "o"]) == "['pipelines.label.command']"
+    assert imported(None) == "['cluster.submit', 'pipelines.label.command', 'pipelines.train.command']"
+    assert imported(["labl"]) == "['cluster.submit', 'pipelines.label.command', 'pipelines.train.command']"
