@@ -377,9 +377,13 @@ def write_results(results: dict) -> None:
                   + (f"; its runs: {c['baseline']['runs_wall_s']} s |" if "runs_wall_s" in c["baseline"] else " |")]
         lines += [f"| `kobert label` {name} ({run['engine']} engine) | {run['wall_s']} | {run['rows_per_s']} | "
                   f"**{run['speedup_end_to_end']}×** ({run['speedup_end_to_end_slower_run']}× slower run) | "
-                  f"{run['peak_rss_gib']} | until `_SUCCESS`; its runs: {run['runs_wall_s']} s; "
+                  f"{run['peak_rss_gib']} | until `_SUCCESS`; {'its runs' if 'order' in c else 'runs before/after the baseline'}: "
+                  f"{run['runs_wall_s']} s; "
                   f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
-        lines += ["", "Both processes load the same model. Since 2026-12-06 the model folder holds its own checked "
+        lines += ["", f"Order of the runs: {c['order']}; each figure is the faster of its runs, the speed-up the "
+                  "ratio of the faster runs (of the slower runs in brackets)." if "order" in c else "Each `kobert label` "
+                  "variant ran before and after the one baseline run; the faster counts.",
+                  "", "Both processes load the same model. Since 2026-12-06 the model folder holds its own checked "
                   "`onnx-int8/` export, since 2026-12-07 also `openvino-int8/`: `default` is `kobert label`'s defaults "
                   "(`--runtime auto`: on a CPU without AMX the int8 export `kobert_ops.cpu_path` ranks first there, "
                   "OpenVINO's where the CPU has VNNI; else PyTorch), `onnx-int8` labels with the ONNX Runtime export "
