@@ -6,8 +6,9 @@ the decision boundary (scores close to 1/labels are coin flips worth a look). `l
 shows both, beside the rejected rows by reason.
 
 Importing matplotlib takes ~0.5 s of a 15 s run (Zen 4, `base` preset, 3,000 reviews). A label run therefore
-starts `ReportProcess` first thing: a helper process (`python -m kobert_ops.label_report`) that imports matplotlib
-on a core the run's start-up leaves idle, then waits for the run's figures and draws the report.
+starts `ReportProcess` first thing: a helper process (this module's `_serve`, on the run's own interpreter and
+import path) that imports matplotlib on a core the run's start-up leaves idle, then waits for the run's figures
+and draws the report.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -109,15 +111,22 @@ def _below(histogram: np.ndarray, score: float) -> int:
     return int(histogram[: int(round(score * len(histogram)))].sum()) if len(histogram) else 0
 
 
+# The helper's command: isolated (`-I`: no working folder or PYTHON* variables on its path), then the run's own
+# import path, so it runs exactly the code the run imported.
+_HELPER = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from {module} import _serve; sys.exit(_serve())"
+
+
 class ReportProcess:
     """A helper process, started early, that writes one run's report (`write_label_report`) when asked; the
     report is written in this process instead if the helper cannot start, fails or takes over `timeout_s`."""
 
     def __init__(self, timeout_s: float = 120.0) -> None:
         self.timeout_s = timeout_s
+        self.errors = tempfile.TemporaryFile("w+")  # (a file, not a pipe: warnings can never fill it and block)
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _HELPER.format(module=__name__), json.dumps(sys.path)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True)
         except OSError:
             self.process = None
 
@@ -133,7 +142,9 @@ class ReportProcess:
                     return Path(directory) / "report.md"
             except OSError:
                 pass
-            logging.getLogger(__name__).debug("the report process failed: %s", _end(process))
+            _end(process)
+            self.errors.seek(0)
+            logging.getLogger(__name__).debug("the report process failed: %s", self.errors.read()[-2000:])
         return write_label_report(directory, **fields)
 
     def close(self) -> None:
@@ -141,6 +152,7 @@ class ReportProcess:
         if self.process is not None:
             _end(self.process)
             self.process = None
+        self.errors.close()
 
 
 def _read_line(stream, timeout_s: float) -> str:
@@ -152,21 +164,17 @@ def _read_line(stream, timeout_s: float) -> str:
         return stream.readline().strip() if selector.select(timeout_s) else ""
 
 
-def _end(process: subprocess.Popen) -> str:
-    """Stop the helper (killed if still running) and reap it; what it wrote to stderr."""
+def _end(process: subprocess.Popen) -> None:
+    """Stop the helper (killed if still running) and reap it."""
     if process.poll() is None:
         process.kill()
     process.wait()
-    errors = process.stderr.read()
-    for stream in (process.stdin, process.stdout, process.stderr):
+    for stream in (process.stdin, process.stdout):
         stream.close()
-    return errors
 
 
 def _serve() -> int:
     """The helper's side of `ReportProcess`: import the plotting code, then draw what stdin asks for, if anything."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:  # a first figure drawn for nothing: imports, fonts and the
         plot_label_distribution({"긍정": 1, "negative": 1}, {"긍정": [1, 1]}, {"empty text": 1},  # renderer are
                                 Path(scratch) / "warm-up.png")  # then ready for the run's own
@@ -177,7 +185,3 @@ def _serve() -> int:
     write_label_report(fields.pop("directory"), **fields)
     print("written", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_serve())

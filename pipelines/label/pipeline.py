@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kobert_ops.label_report import ReportProcess
 from pipelines import console
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
@@ -91,7 +92,8 @@ def default_version(directory: Path, reference: str | None = None) -> str:
     name = directory.resolve().name
     if reference and not Path(reference).expanduser().is_dir():
         name = reference.split("#")[0].split("@")[0].rstrip("/").rsplit("/", 1)[-1] or name
-    return f"{name}-{file_digest.cached('sha256 of config and weights', files, lambda: file_digest.sha256_of(files))[:12]}"
+    digest = file_digest.cached("sha256 of config and weights", files, lambda: file_digest.sha256_of(files))
+    return f"{name}-{digest[:12]}"
 
 
 def new_run_id(now: datetime) -> str:
@@ -100,8 +102,6 @@ def new_run_id(now: datetime) -> str:
 
 def run_label(config: LabelConfig) -> RunResult:
     """Label `config.input` into `config.output`; raises on any failure, leaving no `_SUCCESS` for this run."""
-    from kobert_ops.label_report import ReportProcess
-
     report = ReportProcess()  # imports matplotlib on a core the start-up leaves idle (see kobert_ops.label_report)
     joined = False
     try:
@@ -141,7 +141,7 @@ def join_cluster(config: LabelConfig) -> bool:
     return True
 
 
-def _run_label(config: LabelConfig, report) -> RunResult:
+def _run_label(config: LabelConfig, report: ReportProcess) -> RunResult:
     started = time.time()
     if config.delta_table:
         from pipelines.label.delta import require_deltalake
@@ -228,10 +228,10 @@ def _run_label(config: LabelConfig, report) -> RunResult:
         lease.release()
 
 
-def stage_report(report, output: OutputFolder, run_id: str, config: LabelConfig, model_version: str,
+def stage_report(report: ReportProcess, output: OutputFolder, run_id: str, config: LabelConfig, model_version: str,
                  stats: RunStats, seconds: float) -> bool:
     """Write the run's report (label distribution plot, score histograms) into its staging folder, for the
-    commit to move into place, through `report` (a `kobert_ops.label_report.ReportProcess`). A report that fails
+    commit to move into place, through the run's helper process (`report`). A report that fails
     to draw is logged, not fatal: the labels matter more."""
     import tempfile
 

@@ -55,3 +55,17 @@ def test_a_helper_never_asked_is_ended(tmp_path):
     report.close()
     assert helper.poll() is not None and report.process is None
     report.close()  # twice: nothing left to do
+
+
+def test_the_helper_runs_this_process_code_not_what_its_working_folder_holds(tmp_path, monkeypatch):
+    """Started from a folder holding some other `kobert_ops` (another checkout, or planted), the helper still
+    imports the code this process runs."""
+    decoy = tmp_path / "cwd" / "kobert_ops"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    called = []
+    monkeypatch.setattr(label_report, "write_label_report", lambda *a, **k: called.append(a))
+    ReportProcess().write(tmp_path / "report", **FIELDS)
+    assert not called
+    assert_report(tmp_path / "report")
