@@ -295,27 +295,14 @@ def machine() -> dict:
 
     from kobert_ops.predictor import bf16_is_fast
 
-    info = cpuinfo()
-    return {"cpus": os.cpu_count(), "cpu_model": info.get("model name") or platform.processor(),
-            "cpu_family_model": f"family {info.get('cpu family', '?')} model {info.get('model', '?')}",
-            "matrix_units": matrix_units(set(info.get("flags", "").split())),
+    from kobert_ops.cpu_path import cpu_flags, cpuinfo_field
+
+    return {"cpus": os.cpu_count(), "cpu_model": cpuinfo_field("model name") or platform.processor(),
+            "cpu_family_model": f"family {cpuinfo_field('cpu family') or '?'} model {cpuinfo_field('model') or '?'}",
+            "matrix_units": matrix_units(cpu_flags() or set()),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": bf16_is_fast("cpu"),
             "platform": platform.platform(), "python": platform.python_version(),
             "load_average_at_start": os.getloadavg()}
-
-
-def cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo (model name, cpu family, model, flags)."""
-    fields = {}
-    try:
-        for line in open("/proc/cpuinfo"):
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return fields
 
 
 def matrix_units(flags: set[str]) -> str:

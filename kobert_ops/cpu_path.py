@@ -54,17 +54,19 @@ def weights_sha256(directory: str | Path) -> str:
 
 def cpu_flags() -> set[str] | None:
     """The kernel's CPU flags (Linux), or None where /proc/cpuinfo is not there."""
-    flags = _cpuinfo("flags")
+    flags = cpuinfo_field("flags")
     return None if flags is None else set(flags.split())
 
 
-def _cpuinfo(field: str) -> str | None:
-    """The first processor's `field` in /proc/cpuinfo (Linux), or None."""
+def cpuinfo_field(field: str, path: str = "/proc/cpuinfo") -> str | None:
+    """The first processor's `field` (`model name`, `cpu family`, `model`, `flags`) in /proc/cpuinfo (Linux), or
+    None. The name must match whole: `model` is not `model name`."""
     try:
-        with open("/proc/cpuinfo") as handle:
+        with open(path) as handle:
             for line in handle:
-                if line.startswith(field):
-                    return line.split(":", 1)[1].strip()
+                name, colon, value = line.partition(":")
+                if colon and name.strip() == field:
+                    return value.strip()
     except OSError:
         pass
     return None
@@ -104,7 +106,7 @@ def int8_kernels(flags: set[str] | None = None) -> str:
 
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), or `unknown`."""
-    return _cpuinfo("model name") or "unknown"
+    return cpuinfo_field("model name") or "unknown"
 
 
 def export_order() -> list[str]:

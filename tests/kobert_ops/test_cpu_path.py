@@ -252,3 +252,15 @@ def test_the_weights_digest_is_kept_only_while_the_files_stay_the_same(tmp_path)
     assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000).hexdigest()
     (tmp_path / "extra.bin").write_bytes(b"c")
     assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000 + b"c").hexdigest()
+
+
+def test_a_cpuinfo_field_is_matched_whole(tmp_path):
+    """`model` is the model number, not the `model name` line before it; a missing file or field gives None."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nmodel\t\t: 17\ncpu family\t: 25\n"
+                       "vmx flags\t: ept\nflags\t\t: fpu avx2 avx512_vnni\n\nprocessor\t: 1\nmodel\t\t: 99\n")
+    assert cpu_path.cpuinfo_field("model", str(cpuinfo)) == "17"
+    assert cpu_path.cpuinfo_field("model name", str(cpuinfo)) == "AMD EPYC"
+    assert cpu_path.cpuinfo_field("flags", str(cpuinfo)) == "fpu avx2 avx512_vnni"
+    assert cpu_path.cpuinfo_field("stepping", str(cpuinfo)) is None
+    assert cpu_path.cpuinfo_field("model", str(tmp_path / "absent")) is None
