@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
+from kobert_ops.paths import writable_cache_dir
+
 CACHE_FILE = "digests.json"
 SETTLED_S = 2.0  # a file changed more recently than this is not kept (see the module docstring)
 KEEP = 256  # entries kept, the newest; a node labels with a handful of models
@@ -30,12 +32,8 @@ _kept: dict[str, str] = {}  # this process's, so that a second call reads no fil
 
 def cache_path() -> Path | None:
     """`$KOBERT_CACHE/digests.json`, or None where the folder cannot be written (a read-only home)."""
-    root = Path(os.environ.get("KOBERT_CACHE") or Path.home() / ".cache" / "kobert").expanduser()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return root / CACHE_FILE if os.access(root, os.W_OK) else None
+    folder = writable_cache_dir()
+    return folder / CACHE_FILE if folder is not None else None
 
 
 def identity(files: Sequence[str | os.PathLike]) -> list[list]:

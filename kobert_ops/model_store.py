@@ -26,6 +26,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from kobert_ops.paths import cache_dir
+
 PIN = "#sha256="
 DIGEST_FILE = ".kobert-digest"
 
@@ -47,7 +49,7 @@ def split_pin(reference: str) -> tuple[str, str | None]:
 
 def cache_root() -> Path:
     """`$KOBERT_CACHE/models`, default `~/.cache/kobert/models`: node-local, shared by the node's processes."""
-    return Path(os.environ.get("KOBERT_CACHE") or Path.home() / ".cache" / "kobert").expanduser() / "models"
+    return cache_dir() / "models"
 
 
 def content_digest(directory: Path) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 from kobert_ops.export_kinds import EXPORT_GRAPHS
 from kobert_ops.onnx_predictor import OnnxPredictor
+from kobert_ops.paths import writable_cache_dir
 
 GRAPH_FILE = EXPORT_GRAPHS["openvino"]  # OpenVINO's IR: the graph, beside its weights
 WEIGHTS_FILE = "model.bin"
@@ -33,12 +34,7 @@ def compiled_cache() -> Path | None:
     home) or `KOBERT_OPENVINO_CACHE=off`."""
     if os.environ.get("KOBERT_OPENVINO_CACHE", "").lower() in ("off", "0", "false"):
         return None
-    root = Path(os.environ.get("KOBERT_CACHE") or Path.home() / ".cache" / "kobert").expanduser() / "openvino"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return root if os.access(root, os.W_OK) else None
+    return writable_cache_dir("openvino")
 
 
 class CompiledSession:

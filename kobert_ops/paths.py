@@ -32,6 +32,23 @@ def nsmc_reviews() -> Path:
     return shared_dir() / "data" / "nsmc" / "reviews.parquet"
 
 
+def cache_dir() -> Path:
+    """The node-local cache: `$KOBERT_CACHE`, default `~/.cache/kobert` (fetched models, OpenVINO's compiled
+    models, file digests), shared by the node's processes."""
+    return Path(os.environ.get("KOBERT_CACHE") or Path.home() / ".cache" / "kobert").expanduser()
+
+
+def writable_cache_dir(name: str = "") -> Path | None:
+    """`cache_dir() / name`, created, or None where it cannot be created or written (a read-only home): for
+    caches a run can do without."""
+    folder = cache_dir() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
 def require(path: Path, what: str, hint: str = "") -> Path:
     """`path` if it exists, else a FileNotFoundError that names it and says what to do."""
     if not path.exists():
