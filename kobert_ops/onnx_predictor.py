@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -159,11 +159,23 @@ class OnnxPredictor:
         """
         valid_length = np.asarray(valid_length, dtype=np.int64)
         probabilities = np.empty((len(valid_length), len(self.labels)), dtype=np.float32)
-        for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length):
-            ids = np.ascontiguousarray(input_ids[rows, :width])
-            mask = np.arange(width)[None, :] < valid_length[rows][:, None]  # (B, T)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            feeds = {name: value.astype(self._input_types[name], copy=False) for name, value in feeds.items()}
-            (logits,) = self.session.run(["logits"], feeds)
+        batches = ((rows, self.feeds(input_ids, valid_length, rows, width))
+                   for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length))
+        for rows, logits in self.logits(batches):
             probabilities[rows] = softmax(logits)
         return Predictions.of(probabilities, self._label_names)
+
+    def feeds(self, input_ids: np.ndarray, valid_length: np.ndarray, rows: np.ndarray,
+              width: int) -> dict[str, np.ndarray]:
+        """The graph inputs for one pass over `rows`, padded to `width` ids."""
+        ids = np.ascontiguousarray(input_ids[rows, :width])
+        mask = np.arange(width)[None, :] < valid_length[rows][:, None]  # (B, T)
+        return {name: value.astype(self._input_types[name], copy=False)
+                for name, value in (("input_ids", ids), ("attention_mask", mask))}
+
+    def logits(self, batches: Iterable[tuple[np.ndarray, dict[str, np.ndarray]]]):
+        """(rows, logits) of each (rows, feeds) pass, one `session.run` after the other (ONNX Runtime's session
+        spreads one pass over its threads)."""
+        for rows, feeds in batches:
+            (logits,) = self.session.run(["logits"], feeds)
+            yield rows, logits

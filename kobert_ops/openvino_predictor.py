@@ -10,13 +10,18 @@ the products.
 An int8 export runs the operators left outside int8 in bf16 on CPUs with native bf16 (OpenVINO's own default
 there) and in f32 elsewhere; an fp32 export runs in f32 everywhere. `runs_in` says which, and the labeling path
 and the export's check record it. One compiled model per predictor (per
-labeling actor), with its inference threads set to the actor's CPUs, one stream, latency mode.
+labeling actor), with its inference threads set to the actor's CPUs, in OpenVINO's throughput mode: the threads
+are split into streams that run different batches at once (on 2 threads, 2 streams of one thread each), rather than
+every thread joining each operator of one batch. On the Zen 4 that labels the `base` preset's 3,000 reviews in
+11.1 s of forward passes instead of 12.1 s, with the same logits to the bit: a thread that runs a whole pass alone
+waits at no barrier between operators, and the small ones (layer norms, softmax, requantizing) gain most.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -38,7 +43,7 @@ def compiled_cache() -> Path | None:
 
 
 class CompiledSession:
-    """An OpenVINO compiled model behind the `session.run(names, feeds)` that `OnnxPredictor` calls.
+    """An OpenVINO compiled model and its queue of infer requests, one per stream.
 
     Compiling the base preset's int8 IR takes about 1.1 s on the Zen 4; with OpenVINO's model cache a later run
     (an hourly job's next one) loads the compiled model in about 0.2 s. The model is read first and compiled
@@ -50,7 +55,8 @@ class CompiledSession:
                  cache: Path | None = None) -> None:
         import openvino as ov
 
-        config = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+        # OpenVINO splits the threads into streams itself (its throughput mode's rule for the CPU and graph)
+        config = {"PERFORMANCE_HINT": "THROUGHPUT"}
         if precision_hint:
             config["INFERENCE_PRECISION_HINT"] = precision_hint
         if num_threads:
@@ -59,13 +65,33 @@ class CompiledSession:
         if cache is not None:
             core.set_property({"CACHE_DIR": str(cache)})
         self.compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)
-        self.request = self.compiled.create_infer_request()
         self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32 or bf16
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+        self.streams = int(self.compiled.get_property("NUM_STREAMS"))
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self._finished: list[tuple[object, np.ndarray]] = []
+        self.queue = ov.AsyncInferQueue(self.compiled, self.streams)
+        self.queue.set_callback(self._keep)
 
-    def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return [self.request.infer(feeds)[self.compiled.output(0)]]
+    def _keep(self, request, key) -> None:
+        # runs on OpenVINO's thread when a pass ends: only a copy of the logits (the request is reused)
+        self._finished.append((key, request.get_output_tensor(0).data.copy()))
+
+    def run_batches(self, batches: Iterable[tuple[object, dict[str, np.ndarray]]]) -> list[tuple[object, np.ndarray]]:
+        """(key, logits) of each (key, feeds) pass, in the order they finished. Up to one pass per stream is in
+        flight: `start_async` waits for a free request, and copies the feeds into it (OpenVINO's default).
+
+        Raises:
+            RuntimeError: OpenVINO's, when a pass fails (from the pass's start or from `wait_all`).
+        """
+        self._finished = []
+        try:
+            for key, feeds in batches:
+                self.queue.start_async(feeds, key)
+        finally:
+            self.queue.wait_all()
+        finished, self._finished = self._finished, []
+        return finished
 
 
 class OpenVinoPredictor(OnnxPredictor):
@@ -80,3 +106,7 @@ class OpenVinoPredictor(OnnxPredictor):
                                   cache=compiled_cache())
         self.runs_in = session.runs_in
         return session, {name: np.int64 for name in session.input_names}
+
+    def logits(self, batches):
+        """(rows, logits) of each pass, passes running on OpenVINO's streams at once (see the module's note)."""
+        return self.session.run_batches(batches)

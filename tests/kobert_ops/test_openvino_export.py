@@ -72,6 +72,20 @@ def test_int8_export_is_static_calibrated_smaller_and_checked(exports):
     assert predictor.precision == "int8" and predictor.labels == ["부정", "긍정"]
 
 
+def test_two_threads_run_batches_on_two_streams_with_the_same_logits(exports, texts):
+    """Passes of different lengths finish out of order on OpenVINO's streams; every row still gets its own
+    probabilities, bit for bit those of one thread running the passes in turn."""
+    folder = exports["root"] / "int8"
+    sample = texts[:500]
+    one = OpenVinoPredictor(folder, batch_size=16, num_threads=1)
+    two = OpenVinoPredictor(folder, batch_size=16, num_threads=2)
+    assert (one.session.streams, one.session.threads) == (1, 1)
+    assert (two.session.streams, two.session.threads) == (2, 2)  # one thread per stream
+    alone, together = one.predict(sample), two.predict(sample)
+    np.testing.assert_array_equal(together.probabilities, alone.probabilities)
+    assert list(together.label_name) == list(alone.label_name)
+
+
 def test_an_export_below_the_agreement_floor_writes_nothing(decisive_dir, texts, tmp_path, monkeypatch):
     monkeypatch.setitem(onnx_export.MIN_AGREEMENT, "int8", 1.001)  # no export can keep more than all labels
     with pytest.raises(AgreementError, match=r"the int8 export keeps .* below the 100.10% required"):
