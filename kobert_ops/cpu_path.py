@@ -250,10 +250,10 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
             why = (f"--runtime {kind}" if runtime == kind
                    else f"auto: the model folder is an {RUNTIME_NAMES[kind]} export ({EXPORT_GRAPHS[kind]})")
         path = {"runtime": kind, "device": "cpu", "precision": predictor.precision, "why": why,
-                "forward_batch_size": predictor.batch_size}
+                "forward_batch_size": predictor.batch_size,
+                "passes_at_once": predictor.passes}  # each on its share of the threads
         if getattr(predictor, "runs_in", None):  # OpenVINO: the float precision around the int8 products
             path["runs_in"] = predictor.runs_in
-            path["streams"] = predictor.session.streams  # passes run at once, each on its share of the threads
         return predictor, path
     predictor = Predictor(model, device=device, precision=precision, batch_size=batch_size or FORWARD_BATCH["torch"],
                           max_length=max_length, num_threads=threads, tokenizer=tokenizer, auto_bf16=auto_bf16)

@@ -105,6 +105,7 @@ class OpenVinoPredictor(OnnxPredictor):
         session = CompiledSession(directory / GRAPH_FILE, num_threads, "f32" if self.precision == "fp32" else None,
                                   cache=compiled_cache())
         self.runs_in = session.runs_in
+        self.passes = session.streams
         return session, {name: np.int64 for name in session.input_names}
 
     def logits(self, batches):

@@ -196,7 +196,7 @@ def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, n
     [path] = [actor["path"] for actor in json.loads((tmp_path / "out" / "_SUCCESS").read_text())["runs"][0]["actors"]]
     assert path["runtime"] == "openvino" and path["precision"] == "int8" and path["forward_batch_size"] == 128
     assert path["runs_in"] == record["check"]["runs_in"]  # the float precision the check ran in, on this CPU
-    assert path["streams"] == 1  # one thread: one pass at a time
+    assert path["passes_at_once"] == 1  # one thread: one pass at a time
     assert path["why"].startswith(f"auto: no AMX on this CPU, and the model's openvino-int8/ export kept "
                                   f"{record['check']['label_agreement']:.2%}")
     assert f"  path        openvino int8, {path['runs_in']} around it on cpu (auto:" in capsys.readouterr().out

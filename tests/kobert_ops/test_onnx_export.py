@@ -19,7 +19,7 @@ import onnx
 import pytest
 
 from kobert_ops.onnx_export import AgreementError, export_onnx
-from kobert_ops.onnx_predictor import OnnxPredictor
+from kobert_ops.onnx_predictor import OnnxPredictor, pass_split
 from tests.onnx_models import assert_labels_like_pytorch_fp32
 
 
@@ -84,6 +84,22 @@ def test_session_threads_are_the_ones_asked_for(exports):
     predictor = OnnxPredictor(exports["root"] / "int8", num_threads=1)
     assert predictor.session.get_session_options().intra_op_num_threads == 1
     assert predictor.precision == "int8" and predictor.labels == ["부정", "긍정"]
+
+
+@pytest.mark.parametrize("threads, split", [(1, (1, 1)), (2, (2, 1)), (4, (4, 1)), (6, (3, 2)), (32, (4, 8))])
+def test_threads_are_shared_out_among_passes_running_at_once(threads, split):
+    assert pass_split(threads) == split
+
+
+def test_two_threads_run_two_passes_at_once_with_the_same_logits(exports, texts):
+    """Passes of one thread each run side by side; every row still gets its own probabilities, bit for bit
+    those of one thread running the passes in turn (int8: dynamic scales are per pass)."""
+    folder = exports["root"] / "int8"
+    one = OnnxPredictor(folder, batch_size=16, num_threads=1)
+    two = OnnxPredictor(folder, batch_size=16, num_threads=2)
+    assert two.passes == 2 and two.session.get_session_options().intra_op_num_threads == 1
+    alone, together = one.predict(texts[:500]), two.predict(texts[:500])
+    np.testing.assert_array_equal(together.probabilities, alone.probabilities)
 
 
 def test_an_int8_export_below_the_agreement_floor_writes_nothing(decisive_dir, texts, tmp_path):

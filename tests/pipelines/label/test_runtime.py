@@ -35,8 +35,9 @@ def label(model, source, output, *extra) -> int:
 
 @pytest.mark.parametrize("runtime, path", [
     ("onnx", {"runtime": "onnx", "device": "cpu", "precision": "fp32",
-              "why": "auto: the model folder is an ONNX export (model.onnx)", "forward_batch_size": 64}),
-    ("openvino", {"runtime": "openvino", "device": "cpu", "precision": "fp32", "runs_in": "f32", "streams": 1,
+              "why": "auto: the model folder is an ONNX export (model.onnx)", "forward_batch_size": 64,
+              "passes_at_once": 1}),
+    ("openvino", {"runtime": "openvino", "device": "cpu", "precision": "fp32", "runs_in": "f32", "passes_at_once": 1,
                   "why": "auto: the model folder is an OpenVINO export (model.xml)", "forward_batch_size": 128}),
 ])
 def test_export_labels_equal_torch_labels(models, real_table, tmp_path, capsys, runtime, path):
