@@ -30,7 +30,7 @@ import numpy as np
 from kobert_ops import hub
 from kobert_ops.export_kinds import EXPORT_GRAPHS, RUNTIME_NAMES
 from kobert_ops.model import check_vocabulary
-from kobert_ops.predictor import Predictions, length_batches
+from kobert_ops.predictor import PASS_COST_IDS, Predictions, length_batches
 from kobert_ops.tokenizer import load_tokenizer
 
 MODEL_FILE = EXPORT_GRAPHS["onnx"]
@@ -179,7 +179,8 @@ class OnnxPredictor:
         valid_length = np.asarray(valid_length, dtype=np.int64)
         probabilities = np.empty((len(valid_length), len(self.labels)), dtype=np.float32)
         batches = ((rows, self.feeds(input_ids, valid_length, rows, width))
-                   for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length))
+                   for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length,
+                                                     PASS_COST_IDS))
         for rows, logits in self.logits(batches):
             probabilities[rows] = softmax(logits)
         return Predictions.of(probabilities, self._label_names)

@@ -129,14 +129,41 @@ class Predictions:
                    score=probabilities[np.arange(len(label)), label], probabilities=probabilities)
 
 
-def length_batches(valid_length: np.ndarray, batch_size: int, sort_by_length: bool):
-    """(rows, width) per forward pass: rows sorted by length (stable) when asked, so each pass pads only to
-    its own longest row; shared by the PyTorch and ONNX Runtime predictors."""
+# One more forward pass costs about as much as this many more ids in a pass: OpenVINO's int8 base preset on the
+# EPYC Zen 4 spends ~8 ms per pass and ~0.4 ms per id (one thread; 1x8 to 256x16 ids, 2026-12-07).
+PASS_COST_IDS = 20
+
+
+def length_batches(valid_length: np.ndarray, batch_size: int, sort_by_length: bool, pass_cost_ids: int = 0):
+    """(rows, width) per forward pass, at most `batch_size` rows each, padded to its own longest row; shared
+    by the PyTorch, ONNX Runtime and OpenVINO predictors.
+
+    Rows are sorted by length (stable) when asked. With `pass_cost_ids` a pass is also closed early where taking
+    the next, longer rows would pad the rows it holds by more ids than a pass costs (`PASS_COST_IDS`): 3,000
+    reviews padded to 51,184 ids in 38 passes instead of 53,552 in 24 passes of 128, 4.4% fewer ids through the
+    model. Large inputs change little: there most passes are full ones of a single length anyway.
+    """
     count = len(valid_length)
     order = np.argsort(valid_length, kind="stable") if sort_by_length else np.arange(count)
-    for start in range(0, count, batch_size):
-        rows = order[start : start + batch_size]
-        yield rows, int(valid_length[rows].max())
+    if not (sort_by_length and pass_cost_ids):
+        for start in range(0, count, batch_size):
+            rows = order[start : start + batch_size]
+            yield rows, int(valid_length[rows].max())
+        return
+    lengths, counts = np.unique(valid_length[order], return_counts=True)
+    start = end = width = 0  # the pass being filled: order[start:end], padded to width
+    for length, left in zip(lengths.tolist(), counts.tolist()):
+        while left:
+            if end > start and (end - start) * (length - width) > pass_cost_ids:
+                yield order[start:end], width
+                start = end
+            taken = min(left, batch_size - (end - start))
+            end, left, width = end + taken, left - taken, length
+            if end - start == batch_size:
+                yield order[start:end], width
+                start = end
+    if end > start:
+        yield order[start:end], width
 
 
 class Predictor:
@@ -222,7 +249,9 @@ class Predictor:
             enabled=self.precision == "bf16",
         )
         with torch.inference_mode(), autocast:
-            for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length):
+            # on a GPU a pass costs far more ids than on a CPU core: there passes are cut by size alone
+            pass_cost = PASS_COST_IDS if self.device == "cpu" else 0
+            for rows, width in length_batches(valid_length, self.batch_size, self.sort_by_length, pass_cost):
                 ids = torch.from_numpy(np.ascontiguousarray(input_ids[rows, :width])).to(self.device)
                 lengths = torch.from_numpy(valid_length[rows]).to(self.device)
                 mask = (torch.arange(width, device=self.device)[None, :] < lengths[:, None]).long()

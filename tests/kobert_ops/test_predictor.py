@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from kobert_ops.predictor import Predictor, bf16_is_fast, resolve_precision
+from kobert_ops.predictor import PASS_COST_IDS, Predictor, bf16_is_fast, length_batches, resolve_precision
+from kobert_ops.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +18,37 @@ def texts(real_reviews):
 @pytest.fixture(scope="module")
 def predictor(tiny_model_dir):
     return Predictor(tiny_model_dir, device="cpu", precision="fp32", batch_size=16, max_length=64)
+
+
+def padded_ids(batches) -> int:
+    return sum(len(rows) * width for rows, width in batches)
+
+
+@pytest.mark.parametrize("pass_cost", [0, PASS_COST_IDS, 10_000])
+def test_length_batches_hold_every_row_once_within_the_size_padded_to_their_longest(pass_cost):
+    lengths = np.random.default_rng(7).integers(3, 129, size=3_000)
+    batches = list(length_batches(lengths, 128, True, pass_cost))
+    assert sorted(np.concatenate([rows for rows, _ in batches]).tolist()) == list(range(3_000))
+    assert all(0 < len(rows) <= 128 and width == lengths[rows].max() for rows, width in batches)
+    widths = [width for _, width in batches]
+    assert widths == sorted(widths)  # shortest rows first, as before
+
+
+def test_a_pass_is_closed_where_widening_it_would_pad_more_than_a_pass_costs(real_reviews, tokenizer_dir):
+    """Real review lengths: fewer padded ids than passes cut by size alone. Inside each pass every widening
+    padded the rows it held by at most a pass's cost, and a pass left short was closed because the next rows
+    would have padded it by more."""
+    lengths = np.asarray(load_tokenizer(tokenizer_dir).batch_encode(
+        [t for t in real_reviews[:3000] if t], max_length=128, padding="longest")["valid_length"])
+    plain = list(length_batches(lengths, 128, True))
+    cut = list(length_batches(lengths, 128, True, PASS_COST_IDS))
+    assert padded_ids(cut) < 0.97 * padded_ids(plain) and len(cut) < 2 * len(plain)
+    for (rows, width), (following, _) in zip(cut, cut[1:] + [(None, None)]):
+        steps = np.unique(lengths[rows])
+        for before, after in zip(steps, steps[1:]):
+            assert (lengths[rows] <= before).sum() * (after - before) <= PASS_COST_IDS
+        if following is not None and len(rows) < 128:
+            assert len(rows) * (lengths[following].min() - width) > PASS_COST_IDS
 
 
 def test_batched_probabilities_equal_single_text_forward(predictor, texts):
