@@ -76,7 +76,8 @@ def openvino_predictor(graph: Path, export: Path, precision: str | None, threads
 
     predictor = OnnxPredictor(export, batch_size=batch_size, num_threads=threads)
     predictor.session = CompiledSession(graph, threads, precision)
-    predictor.runs_in = predictor.session.runs_in
+    predictor.runs_in, predictor.passes = predictor.session.runs_in, predictor.session.streams
+    predictor.logits = predictor.session.run_batches  # passes on OpenVINO's streams, as OpenVinoPredictor runs them
     return predictor
 
 

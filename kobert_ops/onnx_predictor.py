@@ -7,7 +7,7 @@ its intra-op threads set to the CPUs the actor holds: ONNX Runtime's own thread 
 core of the machine, and several actors on one node would oversubscribe it.
 
 With several threads the passes run side by side, one thread each (up to `MAX_PASSES` at once; beyond that the
-threads are shared out among them): a pass on one thread waits at no barrier between operators. On the EPYC Zen 4
+threads are shared out among them), as OpenVINO's streams do (`kobert_ops.openvino_predictor`). On the EPYC Zen 4
 (2 threads, the `base` preset's int8 export, 3,000 reviews, passes of 64) that is 13.55 s of forward passes
 instead of 14.6 s, with the same logits to the bit (dynamic int8's scales are per pass, not per thread count).
 

@@ -13,8 +13,8 @@ and the export's check record it. One compiled model per predictor (per
 labeling actor), with its inference threads set to the actor's CPUs, in OpenVINO's throughput mode: the threads
 are split into streams that run different batches at once (on 2 threads, 2 streams of one thread each), rather than
 every thread joining each operator of one batch. On the Zen 4 that labels the `base` preset's 3,000 reviews in
-11.1 s of forward passes instead of 12.1 s, with the same logits to the bit: a thread that runs a whole pass alone
-waits at no barrier between operators, and the small ones (layer norms, softmax, requantizing) gain most.
+11.1 s of forward passes instead of 12.1 s, with the same logits to the bit (measured; the likely reason, not
+profiled: a thread that runs a whole pass alone never waits for the other at the end of each operator).
 """
 
 from __future__ import annotations
