@@ -10,7 +10,8 @@ order, padded to the longest, fp32, `inference_mode`) and `kobert label` in each
 after `_SUCCESS` is written). The model folder holds its own int8 exports (`kobert export --format onnx|openvino
 --quantize int8 --output MODEL/onnx-int8|openvino-int8`, made once, their checks passed), as a user who wants the
 fast CPU path has them: `default` is `kobert label`'s defaults (`--runtime auto`: the export
-`kobert_ops.cpu_path` chooses, else PyTorch), `onnx-int8` the ONNX Runtime export folder itself, `torch` forces
+`kobert_ops.cpu_path` chooses, else PyTorch), `openvino-int8` and `onnx-int8` the export folders themselves
+(each path measured by name, whichever `auto` takes on the CPU at hand), `torch` forces
 PyTorch at its automatic precision (bf16 on CPUs with bf16 units, fp32 else),
 `torch-int8` PyTorch's dynamic int8. The CPU model and its matrix units are recorded with every figure.
 `scale` runs `kobert label` over all NSMC reviews (repeats=1) and the corpus repeated (repeats=4: 2.6M rows,
@@ -407,7 +408,9 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,small", help="presets for the scale part")
     parser.add_argument("--repeats", default="1,4", help="corpus repeats for the scale part (4 → 2.6M rows)")
     parser.add_argument("--label-args", default="", help="extra `kobert label` options, space-separated")
-    parser.add_argument("--variants", default="default=;onnx-int8=--model {model}/onnx-int8;torch=--runtime torch;"
+    # every path by name as well as `default`: on a CPU where `auto` takes one, the others are measured beside it
+    parser.add_argument("--variants", default="default=;openvino-int8=--model {model}/openvino-int8;"
+                                              "onnx-int8=--model {model}/onnx-int8;torch=--runtime torch;"
                                               "torch-int8=--runtime torch --precision int8",
                         help="`kobert label` variants for the comparison: NAME=OPTIONS, separated by ';' ({model}: "
                              "the model folder)")
