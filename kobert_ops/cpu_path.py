@@ -23,6 +23,7 @@ has VNNI), and the other is taken where the first fails a check. Everything else
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from kobert_ops import file_digest
@@ -151,31 +152,45 @@ def may_use_export(model: str, runtime: str, precision: str, device: str) -> str
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
-    """(the int8 export folder `auto` labels with, why) or (None, why not). `directory` is `model` resolved
-    to a local folder; a URI model's export folders are fetched beside it only when they exist. Of a folder's
-    exports (`INT8_EXPORTS`), the first in `export_order` that passes the checks is chosen."""
-    if precision != "auto":
-        return None, f"--precision {precision}"
-    if device != "cpu":
-        return None, f"the run is on {device}"
-    found = [(kind, export) for kind in export_order()
-             if (export := _find_export(model, directory, kind)) is not None]
-    if not found:
-        return None, f"no {' or '.join(name + '/' for name in INT8_EXPORTS.values())} export in the model folder"
+    """(the int8 export folder `auto` labels with by the CPU's flags, why) or (None, why not). `directory` is
+    `model` resolved to a local folder; a URI model's export folders are fetched beside it only when they exist.
+    Of a folder's exports (`INT8_EXPORTS`), the first in `export_order` that passes the checks is chosen. (Where
+    the paths are measured, `kobert_ops.path_trial`, `load_predictor` chooses among `usable_exports` instead.)"""
+    usable, why_not = usable_exports(model, directory, device, precision)
+    if not usable and why_not:
+        return None, why_not
     if has_amx():
         return None, ("this CPU has AMX: PyTorch bf16 is the measured fast path here (int8 exports not measured "
                       "on AMX)")
-    reasons = []
+    kind, export, clause = usable[0]
+    return export, f"auto: no AMX on this CPU, and {clause}: {FAST_PATH[kind]}"
+
+
+def usable_exports(model: str, directory: Path, device: str,
+                   precision: str) -> tuple[list[tuple[str, Path, str]], str]:
+    """([(runtime, export folder, what its check showed)] of the folder's int8 exports `auto` may label with, in
+    `export_order`), and why none may where the list is empty."""
+    if precision != "auto":
+        return [], f"--precision {precision}"
+    if device != "cpu":
+        return [], f"the run is on {device}"
+    found = [(kind, export) for kind in export_order()
+             if (export := _find_export(model, directory, kind)) is not None]
+    if not found:
+        return [], f"no {' or '.join(name + '/' for name in INT8_EXPORTS.values())} export in the model folder"
+    usable, reasons = [], []
     for kind, export in found:
-        usable, why = _judge(kind, export, directory)
-        if usable:
-            return export, why
-        reasons.append(why)
-    return None, "; ".join(reasons)
+        ok, clause = _judge(kind, export, directory)
+        if ok:
+            usable.append((kind, export, clause))
+        else:
+            reasons.append(clause)
+    return usable, "" if usable else "; ".join(reasons)
 
 
 def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
-    """Whether `auto` may label with this int8 export of the folder's weights, and why (not)."""
+    """Whether `auto` may label with this int8 export of the folder's weights, and what its check showed (or why
+    not)."""
     name = INT8_EXPORTS[kind]
     record = json.loads((export / "export.json").read_text())
     if record.get("precision") != "int8":
@@ -187,8 +202,8 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
     if agreement < MIN_INT8_AGREEMENT:
         return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
                        f"{MIN_INT8_AGREEMENT:.1%}")
-    return True, (f"auto: no AMX on this CPU, and the model's {name}/ export kept {agreement:.2%} of PyTorch "
-                  f"fp32's labels on {check.get('rows', 0):,} reviews{_other_kernels(check)}: {FAST_PATH[kind]}")
+    return True, (f"the model's {name}/ export kept {agreement:.2%} of PyTorch fp32's labels on "
+                  f"{check.get('rows', 0):,} reviews{_other_kernels(check)}")
 
 
 def _other_kernels(check: dict) -> str:
@@ -225,22 +240,26 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
     `precision`, `why`, `forward_batch_size`): what `kobert label`'s actors and `kobert evaluate` both run.
     `batch_size` 0: the runtime's own rows per forward pass (`FORWARD_BATCH`).
 
-    `onnx`, or `auto` on an export folder: the export on ONNX Runtime. `auto` on a PyTorch folder: its own
-    `onnx-int8/` export where `int8_export_for` says so, else PyTorch (`auto_bf16`: the bf16 flavour
-    `--precision auto` takes where bf16 is fast). `torch`: PyTorch.
+    `onnx` or `openvino`, or `auto` on an export folder: the export on its runtime. `auto` on a PyTorch folder on
+    a CPU: where it may take more than one path (its usable int8 exports, and PyTorch on an AMX CPU), the fastest
+    measured on this machine (`measured_choice`); else its one usable int8 export where `int8_export_for` says
+    so, else PyTorch (`auto_bf16`: the bf16 flavour `--precision auto` takes where bf16 is fast). `torch`: PyTorch.
 
     Raises:
         ValueError: a runtime that does not fit the folder, or a device or precision the export cannot give.
     """
     from kobert_ops import hub
     from kobert_ops.onnx_predictor import check_runtime, folder_runtime
-    from kobert_ops.predictor import Predictor
 
     chosen = check_runtime(model, runtime, resolve=True)
     export, why = None, ""
     if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
-        export, why = int8_export_for(model, hub.resolve(model, allow_patterns=hub.MODEL_FILES),
-                                      run_device(device), precision)
+        directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
+        measured = measured_choice(model, directory, run_device(device), batch_size, max_length, threads, tokenizer,
+                                   auto_bf16)
+        if measured is not None:
+            return measured
+        export, why = int8_export_for(model, directory, run_device(device), precision)
     if chosen != "torch" or export is not None:
         kind = folder_runtime(export) if export is not None else chosen
         predictor = _export_predictor(kind, str(export or model), device, precision,
@@ -249,16 +268,70 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
         if export is None:
             why = (f"--runtime {kind}" if runtime == kind
                    else f"auto: the model folder is an {RUNTIME_NAMES[kind]} export ({EXPORT_GRAPHS[kind]})")
-        path = {"runtime": kind, "device": "cpu", "precision": predictor.precision, "why": why,
-                "forward_batch_size": predictor.batch_size,
-                "passes_at_once": predictor.passes}  # each on its share of the threads
-        if getattr(predictor, "runs_in", None):  # OpenVINO: the float precision around the int8 products
-            path["runs_in"] = predictor.runs_in
-        return predictor, path
-    predictor = Predictor(model, device=device, precision=precision, batch_size=batch_size or FORWARD_BATCH["torch"],
-                          max_length=max_length, num_threads=threads, tokenizer=tokenizer, auto_bf16=auto_bf16)
-    return predictor, {"runtime": "torch", "device": predictor.device, "precision": predictor.precision,
-                       "why": predictor.reason, "forward_batch_size": predictor.batch_size}
+        return predictor, _path_of(kind, predictor, why)
+    predictor = _torch_predictor(model, device, precision, batch_size, max_length, threads, tokenizer, auto_bf16)
+    return predictor, _path_of("torch", predictor, predictor.reason)
+
+
+def measured_choice(model: str, directory: Path, device: str, batch_size: int, max_length: int,
+                    threads: int | None, tokenizer: str | None, auto_bf16: str):
+    """(predictor, path) of the fastest path measured on this machine (`kobert_ops.path_trial`) where `auto` on a
+    PyTorch folder may take more than one: its usable int8 exports, and PyTorch where the CPU has AMX (bf16
+    tiles). None where there is one path or none, the run is not on the CPU, or the trial is off."""
+    from kobert_ops import path_trial
+
+    if device != "cpu" or not path_trial.enabled():
+        return None
+    usable, _ = usable_exports(model, directory, device, "auto")
+    candidates = [path_trial.Candidate(
+        INT8_EXPORTS[kind], f"{kind} {_graph_sha256(export)}",
+        lambda kind=kind, export=export: _export_predictor(kind, str(export), device, "auto",
+                                                           batch_size or FORWARD_BATCH[kind], max_length, threads,
+                                                           None),
+        clause) for kind, export, clause in usable]
+    if has_amx():
+        candidates.append(path_trial.Candidate(
+            "torch", f"torch {auto_bf16} {weights_sha256(directory)}",
+            lambda: _torch_predictor(model, device, "auto", batch_size, max_length, threads, tokenizer,
+                                     auto_bf16),
+            "PyTorch on this CPU's AMX tiles"))
+    if len(candidates) < 2:
+        return None
+    cpu = {"model": cpu_model(), "int8_kernels": int8_kernels(), "amx": has_amx()}
+    candidate, predictor, record = path_trial.choose(candidates, threads or os.cpu_count() or 1, cpu)
+    if predictor is None:
+        predictor = candidate.open()
+    kind = next((kind for kind, name in INT8_EXPORTS.items() if name == candidate.name), "torch")
+    why = f"auto: {path_trial.describe(record)}; {candidate.why}"
+    if kind == "torch":
+        why += f" ({predictor.reason})"
+    return predictor, _path_of(kind, predictor, why)
+
+
+def _graph_sha256(export: Path) -> str:
+    """The export's graph digest, as its `export.json` records it (written by `kobert export`)."""
+    return str(json.loads((export / "export.json").read_text()).get("model_sha256"))
+
+
+def _path_of(kind: str, predictor, why: str) -> dict:
+    """The path a predictor runs, for the manifest and the run summary."""
+    if kind == "torch":
+        return {"runtime": "torch", "device": predictor.device, "precision": predictor.precision, "why": why,
+                "forward_batch_size": predictor.batch_size}
+    path = {"runtime": kind, "device": "cpu", "precision": predictor.precision, "why": why,
+            "forward_batch_size": predictor.batch_size,
+            "passes_at_once": predictor.passes}  # each on its share of the threads
+    if getattr(predictor, "runs_in", None):  # OpenVINO: the float precision around the int8 products
+        path["runs_in"] = predictor.runs_in
+    return path
+
+
+def _torch_predictor(model: str, device: str, precision: str, batch_size: int, max_length: int,
+                     threads: int | None, tokenizer: str | None, auto_bf16: str):
+    from kobert_ops.predictor import Predictor
+
+    return Predictor(model, device=device, precision=precision, batch_size=batch_size or FORWARD_BATCH["torch"],
+                     max_length=max_length, num_threads=threads, tokenizer=tokenizer, auto_bf16=auto_bf16)
 
 
 def _export_predictor(kind: str, model: str, device: str, precision: str, batch_size: int, max_length: int,

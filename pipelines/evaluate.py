@@ -42,8 +42,9 @@ class EvaluateConfig:
     runtime: str = field(default="auto", metadata={
         "help": "torch, onnx (a `kobert export --format onnx` folder on ONNX Runtime, CPU), openvino (a `kobert "
                 "export --format openvino` folder on OpenVINO, CPU) or auto: the export a folder is, the model "
-                "folder's own checked int8 export (openvino-int8/, onnx-int8/) where it is this CPU's fast path, else "
-                "torch", "choices": ["auto", "torch", "onnx", "openvino"]})
+                "folder's own checked int8 exports (openvino-int8/, onnx-int8/; and torch on AMX CPUs): the fastest "
+                "measured on this machine (once per machine and model; KOBERT_PATH_TRIAL=off: by the CPU's flags), "
+                "else torch", "choices": ["auto", "torch", "onnx", "openvino"]})
 
     def __post_init__(self) -> None:
         if self.batch_size < 0:

@@ -44,7 +44,8 @@ class LabelConfig:
         "help": "torch: a PyTorch classifier folder; onnx: a `kobert export --format onnx` folder on ONNX Runtime; "
                 "openvino: a `kobert export --format openvino` folder on OpenVINO (both CPU; the precision is the "
                 "export's, see docs/onnx.md); auto: the export a folder is (model.onnx, model.xml), a PyTorch "
-                "folder's own checked int8 export (openvino-int8/, onnx-int8/) where it is this CPU's fast path, "
+                "folder's own checked int8 exports (openvino-int8/, onnx-int8/; and PyTorch on AMX CPUs): the fastest "
+                "measured on this machine (once per machine and model; KOBERT_PATH_TRIAL=off: by the CPU's flags), "
                 "else torch", "choices": ["auto", "torch", "onnx", "openvino"]})
     cpus_per_actor: float = field(default=0, metadata={
         "help": "CPUs each model actor reserves (ray engine; 0: on GPU 1, on CPU the cluster's CPUs shared among "

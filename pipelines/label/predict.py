@@ -39,9 +39,9 @@ class LabelPredictor:
         max_length: ids per row (only used to size the predictor; rows arrive already truncated).
         threads: torch (or ONNX Runtime) intra-op threads on CPU; 0: the CPUs Ray reserved for this actor,
             rounded down, at least 1 (every core outside Ray). Set explicitly, so the actor can report what it used.
-        runtime: `torch`, `onnx` (an exported folder: CPU, the export's precision) or `auto` (onnx when the
-            folder holds `model.onnx`; the folder's own `onnx-int8/` export where `kobert_ops.cpu_path` says it
-            is the fast path on this CPU; else torch).
+        runtime: `torch`, `onnx`, `openvino` (an exported folder: CPU, the export's precision) or `auto` (the
+            export a folder is; of the folder's own int8 exports, the one `kobert_ops.cpu_path` takes on this
+            CPU: the fastest measured here where there is a choice, `kobert_ops.path_trial`; else torch).
     """
 
     def __init__(self, model: str, device: str = "auto", precision: str = "auto", forward_batch_size: int = 0,

@@ -187,6 +187,7 @@ def test_an_export_that_fails_a_check_gives_way_to_the_other(with_both_exports, 
 def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, nsmc_path, tmp_path, monkeypatch,
                                                             capsys):
     folder, record = with_both_exports
+    monkeypatch.setenv("KOBERT_PATH_TRIAL", "off")  # the flags' order (the measured choice: tests below)
     monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni"})
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)
     source = tmp_path / "reviews.parquet"
@@ -200,6 +201,77 @@ def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, n
     assert path["why"].startswith(f"auto: no AMX on this CPU, and the model's openvino-int8/ export kept "
                                   f"{record['check']['label_agreement']:.2%}")
     assert f"  path        openvino int8, {path['runs_in']} around it on cpu (auto:" in capsys.readouterr().out
+
+
+def test_auto_measures_the_paths_once_per_machine_and_labels_with_the_fastest(with_both_exports, nsmc_path,
+                                                                              tmp_path, monkeypatch, capsys):
+    """With two usable int8 exports `auto` times both on this CPU (kobert_ops.path_trial), labels with the faster
+    (the flags' order breaks a near-tie) and says so; later runs read the kept result; an export written again is
+    measured again."""
+    from kobert_ops import path_trial
+
+    folder, _ = with_both_exports
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    source = tmp_path / "reviews.parquet"
+    pq.write_table(pq.read_table(nsmc_path).slice(1000, 100), source)
+    assert main(["label", "--model", str(folder), "--input", str(source), "--output", str(tmp_path / "out"),
+                 "--engine", "local", "--threads-per-actor", "1", "--no-progress"]) == 0
+    [kept] = (tmp_path / "cache" / "path-trials").glob("*.json")
+    trial = json.loads(kept.read_text())
+    assert set(trial["ids_per_s"]) == {"openvino-int8", "onnx-int8"} and min(trial["ids_per_s"].values()) > 0
+    order = [cpu_path.INT8_EXPORTS[kind] for kind in cpu_path.export_order()]
+    assert trial["chosen"] == path_trial.decide(trial["ids_per_s"], order) and trial["threads"] == 1
+    [path] = [actor["path"] for actor in json.loads((tmp_path / "out" / "_SUCCESS").read_text())["runs"][0]["actors"]]
+    assert cpu_path.INT8_EXPORTS[path["runtime"]] == trial["chosen"]
+    assert path["why"].startswith("auto: the fastest path measured on this CPU (") and \
+        f"; the model's {trial['chosen']}/ export kept " in path["why"]
+    assert "(auto: the fastest path measured on this CPU" in capsys.readouterr().out
+
+    def measured_again(*args):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(path_trial, "measure", measured_again)
+    _, again = cpu_path.load_predictor(str(folder), threads=1)
+    assert again["why"] == path["why"]  # the kept result, not a new measurement
+    rewritten = tmp_path / "rewritten"
+    shutil.copytree(folder, rewritten)
+    export_json = rewritten / "onnx-int8" / "export.json"
+    export_json.write_text(json.dumps({**json.loads(export_json.read_text()), "model_sha256": "0" * 64}))
+    with pytest.raises(AssertionError, match="measured again"):
+        cpu_path.load_predictor(str(rewritten), threads=1)
+
+
+def test_with_the_trial_off_or_one_path_auto_keeps_the_flags_rule(with_both_exports, with_export, tmp_path,
+                                                                  monkeypatch):
+    folder, _ = with_both_exports
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    monkeypatch.setenv("KOBERT_PATH_TRIAL", "off")
+    _, path = cpu_path.load_predictor(str(folder), threads=1)
+    assert path["why"].startswith("auto: no AMX on this CPU, and the model's ")
+    monkeypatch.delenv("KOBERT_PATH_TRIAL")
+    only_onnx, _ = with_export  # one usable path: nothing to measure
+    _, path = cpu_path.load_predictor(str(only_onnx), threads=1)
+    assert path["runtime"] == "onnx" and path["why"].startswith("auto: no AMX on this CPU, and the model's onnx-int8/")
+    assert not list((tmp_path / "cache").glob("path-trials/*.json"))
+
+
+def test_on_an_amx_cpu_pytorch_is_measured_against_the_int8_export(with_export, tmp_path, monkeypatch):
+    """On AMX PyTorch bf16 was the measured fast path, but never against an int8 export: there both are timed."""
+    folder, _ = with_export
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
+    predictor, path = cpu_path.load_predictor(str(folder), threads=1, auto_bf16="bf16-full")
+    [kept] = (tmp_path / "cache" / "path-trials").glob("*.json")
+    trial = json.loads(kept.read_text())
+    assert set(trial["ids_per_s"]) == {"onnx-int8", "torch"} and trial["cpu"]["amx"] is True
+    assert path["runtime"] == ("torch" if trial["chosen"] == "torch" else "onnx")
+    if path["runtime"] == "torch":
+        assert path["why"].endswith(f"; PyTorch on this CPU's AMX tiles ({predictor.reason})")
 
 
 @pytest.mark.parametrize("flags, kernels", [({"amx_tile", "amx_int8", "avx512_vnni", "avx2"}, "AMX"),

@@ -1,0 +1,61 @@
+"""`kobert_ops.path_trial`: the short measurement `--runtime auto` makes once per machine and model to take the
+fastest CPU path (issue 14). The choice itself, end to end on real exports, is in test_cpu_path.py."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kobert_ops import path_trial
+from kobert_ops.predictor import Predictor
+
+CPU = {"model": "a CPU", "int8_kernels": "VNNI", "amx": False}
+
+
+def test_the_fastest_is_taken_but_a_near_tie_keeps_the_flags_order():
+    order = ["openvino-int8", "onnx-int8", "torch"]
+    assert path_trial.decide({"openvino-int8": 100.0, "onnx-int8": 130.0}, order) == "onnx-int8"
+    assert path_trial.decide({"openvino-int8": 100.0, "onnx-int8": 104.0}, order) == "openvino-int8"  # within 5%
+    assert path_trial.decide({"onnx-int8": 90.0, "torch": 100.0}, order) == "torch"
+    assert path_trial.decide({"torch": 10.0}, order) == "torch"
+
+
+def test_every_path_gets_the_same_rows_of_one_review_length():
+    ids, lengths = path_trial.synthetic_rows(8002)
+    again, _ = path_trial.synthetic_rows(8002)
+    assert ids.shape == (path_trial.ROWS, path_trial.LENGTH) and np.array_equal(ids, again)
+    assert (lengths == path_trial.LENGTH).all() and ids.min() >= 5 and ids.max() < 8002  # past [CLS], [SEP], ...
+
+
+def test_a_kept_result_holds_only_for_the_same_paths_threads_and_cpu():
+    def candidates(onnx_graph):
+        return [path_trial.Candidate("openvino-int8", "openvino aaa", lambda: None, ""),
+                path_trial.Candidate("onnx-int8", f"onnx {onnx_graph}", lambda: None, "")]
+
+    key = path_trial.trial_key(candidates("bbb"), 2, CPU)
+    assert key == path_trial.trial_key(list(reversed(candidates("bbb"))), 2, CPU)  # the order is not the identity
+    assert key != path_trial.trial_key(candidates("ccc"), 2, CPU)  # an export written again
+    assert key != path_trial.trial_key(candidates("bbb"), 4, CPU)
+    assert key != path_trial.trial_key(candidates("bbb"), 2, {**CPU, "model": "another CPU"})
+
+
+def test_a_path_that_cannot_open_is_recorded_and_the_other_taken(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+
+    def broken():
+        raise ImportError("No module named 'openvino'")
+
+    candidates = [path_trial.Candidate("openvino-int8", "openvino aaa", broken, "first by the flags"),
+                  path_trial.Candidate("torch", "torch fp32", lambda: Predictor(tiny_model_dir, device="cpu",
+                                                                                precision="fp32", num_threads=1),
+                                       "PyTorch")]
+    candidate, predictor, record = path_trial.choose(candidates, 1, CPU)
+    assert candidate.name == "torch" and isinstance(predictor, Predictor)
+    assert record["failed"] == {"openvino-int8": "ImportError: No module named 'openvino'"}
+    assert list(record["ids_per_s"]) == ["torch"] and record["ids_per_s"]["torch"] > 0
+    [kept] = (tmp_path / "cache" / "path-trials").glob("*.json")
+    assert json.loads(kept.read_text()) == record
+    with pytest.raises(RuntimeError, match="no CPU path could be opened: openvino-int8: ImportError"):
+        path_trial.measure(candidates[:1], 1, CPU)
