@@ -39,6 +39,10 @@ def test_a_kept_result_holds_only_for_the_same_paths_threads_and_cpu():
     assert key != path_trial.trial_key(candidates("ccc"), 2, CPU)  # an export written again
     assert key != path_trial.trial_key(candidates("bbb"), 4, CPU)
     assert key != path_trial.trial_key(candidates("bbb"), 2, {**CPU, "model": "another CPU"})
+    import numpy
+
+    assert path_trial._install_stamp("numpy").startswith(numpy.__file__ + "@")  # another install: another key
+    assert path_trial._install_stamp("no_such_runtime") is None
 
 
 def test_a_path_that_cannot_open_is_recorded_and_the_other_taken(tiny_model_dir, tmp_path, monkeypatch):
