@@ -63,3 +63,35 @@ def test_a_path_that_cannot_open_is_recorded_and_the_other_taken(tiny_model_dir,
     assert json.loads(kept.read_text()) == record
     with pytest.raises(RuntimeError, match="no CPU path could be opened: openvino-int8: ImportError"):
         path_trial.measure(candidates[:1], 1, CPU)
+
+
+def _choose_in_a_process(model_dir: str, cache: str, marks: str) -> str:
+    """One label actor's start on a node: choose a path (a fresh process, as Ray starts actors)."""
+    import os
+
+    os.environ["KOBERT_CACHE"] = cache
+    from kobert_ops import path_trial as trial
+    from kobert_ops.predictor import Predictor
+
+    def opened(precision):
+        with open(os.path.join(marks, f"{os.getpid()}-{precision}"), "w"):
+            pass  # a mark per predictor opened: only a measuring process opens both
+        return Predictor(model_dir, device="cpu", precision=precision, num_threads=1)
+
+    candidates = [trial.Candidate("torch", "torch fp32", lambda: opened("fp32"), ""),
+                  trial.Candidate("torch-int8", "torch int8", lambda: opened("int8"), "")]
+    return trial.choose(candidates, 1, CPU)[0].name
+
+
+def test_actors_starting_together_on_a_node_measure_once_and_agree(tiny_model_dir, tmp_path):
+    """The node lock: of three processes choosing at once, one measures (opens both paths), the others wait for
+    its result and read it."""
+    import multiprocessing
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        chosen = pool.starmap(_choose_in_a_process, [(str(tiny_model_dir), str(tmp_path / "cache"), str(marks))] * 3)
+    assert len(set(chosen)) == 1
+    opened = sorted(path.name.split("-")[1] for path in marks.iterdir())
+    assert opened == ["fp32", "int8"], opened  # one process measured; the other two opened nothing yet
