@@ -132,23 +132,34 @@ def run_device(device: str) -> str:
     return resolve_device(device)
 
 
-def may_use_export(model: str, runtime: str, precision: str, device: str) -> str:
+def may_use_export(model: str, runtime: str, precision: str, device: str, threads: int | None = None,
+                   batch_size: int = 0) -> str:
     """Cheaply, before anything is loaded: the runtime (`onnx`, `openvino`) a run will likely label with an
-    export of, or "" (a local export folder, or a local model folder holding an int8 export on a CPU without
-    AMX), so that a driver can warm up that runtime instead of importing torch and transformers. A guess only:
-    the real choice is `load_predictor`'s."""
+    export of, or "" (a local export folder; a local model folder holding an int8 export that the path trial kept
+    for this machine, `kobert_ops.path_trial`, or else that the CPU's flags rank first on a CPU without AMX), so
+    that a driver can warm up that runtime instead of importing torch and transformers. A guess only: the real
+    choice is `load_predictor`'s."""
     folder = Path(model).expanduser()
     if runtime == "torch" or not folder.is_dir():
         return ""
     for kind, graph in EXPORT_GRAPHS.items():
         if (folder / graph).is_file():
             return kind
-    if runtime == "auto" and precision == "auto" and device in ("auto", "cpu") and run_device(device) == "cpu" \
-            and not has_amx():
-        for kind in export_order():
-            if (folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file():
-                return kind
-    return ""
+    if not (runtime == "auto" and precision == "auto" and device in ("auto", "cpu") and run_device(device) == "cpu"):
+        return ""
+    if not any((folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file() for kind in export_order()):
+        return ""
+    from kobert_ops import path_trial
+
+    candidates = trial_candidates(str(folder), folder, "cpu", batch_size, 128, threads, None, "bf16-full")
+    if len(candidates) > 1 and path_trial.enabled():
+        kept = path_trial.kept_choice(candidates, threads or os.cpu_count() or 1, trial_cpu())
+        if kept is not None:
+            return "" if _kind_of(kept) == "torch" else _kind_of(kept)
+    if has_amx():
+        return ""
+    return next((kind for kind in export_order() if (folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file()),
+                "")
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
@@ -276,36 +287,56 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
 def measured_choice(model: str, directory: Path, device: str, batch_size: int, max_length: int,
                     threads: int | None, tokenizer: str | None, auto_bf16: str):
     """(predictor, path) of the fastest path measured on this machine (`kobert_ops.path_trial`) where `auto` on a
-    PyTorch folder may take more than one: its usable int8 exports, and PyTorch where the CPU has AMX (bf16
-    tiles). None where there is one path or none, the run is not on the CPU, or the trial is off."""
+    PyTorch folder may take more than one (`trial_candidates`). None where there is one path or none, the run is
+    not on the CPU, or the trial is off."""
     from kobert_ops import path_trial
 
     if device != "cpu" or not path_trial.enabled():
         return None
+    candidates = trial_candidates(model, directory, device, batch_size, max_length, threads, tokenizer, auto_bf16)
+    if len(candidates) < 2:
+        return None
+    candidate, predictor, record = path_trial.choose(candidates, threads or os.cpu_count() or 1, trial_cpu())
+    if predictor is None:
+        predictor = candidate.open()
+    kind = _kind_of(candidate.name)
+    why = f"auto: {path_trial.describe(record)}; {candidate.why}"
+    if kind == "torch":
+        why += f" ({predictor.reason})"
+    return predictor, _path_of(kind, predictor, why)
+
+
+def trial_candidates(model: str, directory: Path, device: str, batch_size: int, max_length: int,
+                     threads: int | None, tokenizer: str | None, auto_bf16: str) -> list:
+    """The paths `auto` may take for a PyTorch folder on this CPU, as `path_trial.Candidate`s (nothing opened):
+    its usable int8 exports in the flags' order, then PyTorch where the CPU has AMX (bf16 tiles)."""
+    from kobert_ops import path_trial
+
     usable, _ = usable_exports(model, directory, device, "auto")
     candidates = [path_trial.Candidate(
-        INT8_EXPORTS[kind], f"{kind} {_graph_sha256(export)}",
+        INT8_EXPORTS[kind], f"{kind} {_graph_sha256(export)}, {batch_size or FORWARD_BATCH[kind]} rows a pass",
         lambda kind=kind, export=export: _export_predictor(kind, str(export), device, "auto",
                                                            batch_size or FORWARD_BATCH[kind], max_length, threads,
                                                            None),
         clause) for kind, export, clause in usable]
     if has_amx():
         candidates.append(path_trial.Candidate(
-            "torch", f"torch {auto_bf16} {weights_sha256(directory)}",
+            "torch",
+            f"torch {auto_bf16} {weights_sha256(directory)}, {batch_size or FORWARD_BATCH['torch']} rows a pass",
             lambda: _torch_predictor(model, device, "auto", batch_size, max_length, threads, tokenizer,
                                      auto_bf16),
             "PyTorch on this CPU's AMX tiles"))
-    if len(candidates) < 2:
-        return None
-    cpu = {"model": cpu_model(), "int8_kernels": int8_kernels(), "amx": has_amx()}
-    candidate, predictor, record = path_trial.choose(candidates, threads or os.cpu_count() or 1, cpu)
-    if predictor is None:
-        predictor = candidate.open()
-    kind = next((kind for kind, name in INT8_EXPORTS.items() if name == candidate.name), "torch")
-    why = f"auto: {path_trial.describe(record)}; {candidate.why}"
-    if kind == "torch":
-        why += f" ({predictor.reason})"
-    return predictor, _path_of(kind, predictor, why)
+    return candidates
+
+
+def trial_cpu() -> dict:
+    """The CPU a path trial holds for."""
+    return {"model": cpu_model(), "int8_kernels": int8_kernels(), "amx": has_amx()}
+
+
+def _kind_of(candidate: str) -> str:
+    """The runtime of a trial candidate's name (`openvino-int8` → openvino, `torch` → torch)."""
+    return next((kind for kind, name in INT8_EXPORTS.items() if name == candidate), "torch")
 
 
 def _graph_sha256(export: Path) -> str:

@@ -11,10 +11,10 @@ order breaks near-ties (a path within `MARGIN` of the fastest and earlier in tha
 measurement's noise cannot flip the choice between paths alike in speed.
 
 The result is kept in `$KOBERT_CACHE/path-trials/`, keyed by the CPU, the thread count, the candidates'
-identities (each export's graph digest, the weights' digest) and the runtimes' installs: later runs on the node
-read it; another export, other weights, another runtime version installed or another CPU measure again. Label actors on one
-node take a file lock, so one measures while the others wait and read its result. `KOBERT_PATH_TRIAL=off` keeps
-the flags' order (`kobert_ops.cpu_path.export_order`).
+identities (each export's graph digest, the weights' digest, rows a pass) and where the runtimes are installed:
+later runs on the node read it; another export, other weights, another runtime installed or another CPU measure
+again. Label actors on one node take a file lock, so one measures while the others wait and read its result.
+`KOBERT_PATH_TRIAL=off` keeps the flags' order (`kobert_ops.cpu_path.export_order`).
 """
 
 from __future__ import annotations
@@ -100,6 +100,14 @@ def _install_stamp(package: str) -> str | None:
         return f"{spec.origin}@{os.stat(spec.origin).st_mtime_ns}"
     except OSError:
         return spec.origin
+
+
+def kept_choice(candidates: list[Candidate], threads: int, cpu: dict) -> str | None:
+    """The name of the path a kept trial chose for these candidates on this machine, or None (no lock taken: a
+    guess for warming up, `kobert_ops.cpu_path.may_use_export`)."""
+    record = _read(writable_cache_dir("path-trials"), trial_key(candidates, threads, cpu))
+    names = {c.name for c in candidates}
+    return record["chosen"] if record is not None and record.get("chosen") in names else None
 
 
 def choose(candidates: list[Candidate], threads: int, cpu: dict) -> tuple[Candidate, object | None, dict]:

@@ -293,7 +293,8 @@ def warm_up(config: LabelConfig) -> threading.Thread | None:
     if config.engine != "ray" and not os.environ.get("RAY_ADDRESS"):
         from kobert_ops.cpu_path import may_use_export
 
-        export = may_use_export(config.model, config.runtime, config.precision, config.device)
+        export = may_use_export(config.model, config.runtime, config.precision, config.device,
+                                config.threads_per_actor or os.cpu_count() or 1, config.forward_batch_size)
         thread = threading.Thread(target=_import_model_code, args=(export, config.model), daemon=True,
                                   name="warm-up")
         thread.start()

@@ -272,6 +272,11 @@ def test_on_an_amx_cpu_pytorch_is_measured_against_the_int8_export(with_export, 
     assert path["runtime"] == ("torch" if trial["chosen"] == "torch" else "onnx")
     if path["runtime"] == "torch":
         assert path["why"].endswith(f"; PyTorch on this CPU's AMX tiles ({predictor.reason})")
+    # the start-up's warm-up guess follows the kept result (on AMX it imported torch whatever the trial had found)
+    for chosen, warmed in [("onnx-int8", "onnx"), ("torch", "")]:
+        kept.write_text(json.dumps({**trial, "chosen": chosen}))
+        assert cpu_path.may_use_export(str(folder), "auto", "auto", "cpu", threads=1) == warmed
+    assert cpu_path.may_use_export(str(folder), "auto", "auto", "cpu", threads=2) == ""  # no trial kept for 2
 
 
 @pytest.mark.parametrize("flags, kernels", [({"amx_tile", "amx_int8", "avx512_vnni", "avx2"}, "AMX"),
