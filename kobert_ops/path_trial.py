@@ -13,7 +13,7 @@ measurement's noise cannot flip the choice between paths alike in speed.
 The result is kept in `$KOBERT_CACHE/path-trials/`, keyed by the CPU, the thread count, the candidates'
 identities (each export's graph digest, the weights' digest, rows a pass) and where the runtimes are installed:
 later runs on the node read it; another export, other weights, another runtime installed or another CPU measure
-again. Label actors on one node take a file lock, so one measures while the others wait and read its result.
+again. Label actors on one node take one file lock, so one measures while the others wait (and read its result).
 `KOBERT_PATH_TRIAL=off` keeps the flags' order (`kobert_ops.cpu_path.export_order`).
 """
 
@@ -120,7 +120,7 @@ def choose(candidates: list[Candidate], threads: int, cpu: dict) -> tuple[Candid
     key = trial_key(candidates, threads, cpu)
     by_name = {c.name: c for c in candidates}
     folder = writable_cache_dir("path-trials")
-    with _locked(folder, key):
+    with _locked(folder):
         record = _read(folder, key)
         if record is not None and record.get("chosen") in by_name:
             return by_name[record["chosen"]], None, record
@@ -173,12 +173,13 @@ def describe(record: dict) -> str:
 
 
 @contextmanager
-def _locked(folder: Path | None, key: str) -> Iterator[None]:
-    """One process on the node measures a key at a time (no lock where no cache folder can be written)."""
+def _locked(folder: Path | None) -> Iterator[None]:
+    """One process on the node measures at a time, whatever its paths or threads: two trials at once would time
+    each other's load (no lock where no cache folder can be written)."""
     if folder is None:
         yield
         return
-    with open(folder / f"{key}.lock", "w") as handle:
+    with open(folder / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
