@@ -1,23 +1,24 @@
 """Which CPU path `--runtime auto` labels with on this machine: one of the model's own int8 exports, or PyTorch.
 
 A PyTorch model folder may hold int8 exports of itself: `openvino-int8/` (`kobert export --model M --format
-openvino --quantize int8 --output M/openvino-int8`) and `onnx-int8/` (`--format onnx`). `auto` labels with one
-where all of these hold, and says why:
+openvino --quantize int8 --output M/openvino-int8`) and `onnx-int8/` (`--format onnx`). An export is a path `auto`
+may take where all of these hold (`usable_exports`), and the run says why it took it:
 
 - the run is on a CPU and `--precision` is `auto` (a forced precision is PyTorch's);
-- the CPU has no AMX. Measured (bench/results/onnx_throughput.md): on an AVX-512 bf16 + VNNI EPYC (Zen 4)
-  OpenVINO's static int8 graph was the fastest path (about 1.3× ONNX Runtime's fused dynamic int8, which beat
-  torch bf16 1.5×); on an AVX2-only EPYC ONNX Runtime's int8 was (OpenVINO not measured there); on AMX Xeons
-  torch bf16 is the measured fast path and neither int8 export has been measured there;
 - the export was made from these very weights (`export.json` records their sha256: a folder retrained after
   its export must not label with the old graph);
 - its check kept at least 99.5% of PyTorch fp32's labels on real reviews (`export.json`), so a model whose
   int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx` or
   `--runtime openvino`.
 
-With both exports, the one measured faster on the CPU's kind goes first (`export_order`: OpenVINO where the CPU
-has VNNI), and the other is taken where the first fails a check. Everything else stays on PyTorch
-(`kobert_ops.predictor` picks bf16 or fp32 per CPU).
+On a CPU with AMX, PyTorch (bf16 on its tiles) is a path too. Where there is more than one path, `auto` takes the
+fastest measured on this machine (`measured_choice`: `kobert_ops.path_trial`, once per machine and model, kept on
+the node). Where there is one, or the trial is off (`KOBERT_PATH_TRIAL=off`), the CPU's flags decide
+(`int8_export_for`), from what was measured on each kind (bench/results/onnx_throughput.md): no export on an AMX
+CPU (PyTorch bf16 was its fast path, before any int8 export was timed there); of two exports OpenVINO's first
+where the CPU has VNNI (about 1.3× ONNX Runtime's int8 on an EPYC Zen 4), ONNX Runtime's elsewhere (the fastest on
+an AVX2-only EPYC, where OpenVINO was not timed), the other where the first fails a check. Everything else stays
+on PyTorch (`kobert_ops.predictor` picks bf16 or fp32 per CPU).
 """
 
 from __future__ import annotations
