@@ -14,7 +14,8 @@ The result is kept in `$KOBERT_CACHE/path-trials/`, keyed by the CPU, the thread
 identities (each export's graph digest, the weights' digest, rows a pass) and where the runtimes are installed:
 later runs on the node read it; another export, other weights, another runtime installed or another CPU measure
 again. Label actors on one node take one file lock, so one measures while the others wait (and read its result).
-`KOBERT_PATH_TRIAL=off` keeps the flags' order (`kobert_ops.cpu_path.export_order`).
+Where no cache folder can be written there is no trial (every run would measure again), nor with
+`KOBERT_PATH_TRIAL=off`: then the flags' order holds (`kobert_ops.cpu_path.export_order`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ class Candidate:
 
 
 def enabled() -> bool:
-    """Whether `auto` measures (default) or keeps the flags' order (`KOBERT_PATH_TRIAL=off`)."""
-    return os.environ.get("KOBERT_PATH_TRIAL", "").lower() not in ("off", "0", "false", "no")
+    """Whether `auto` measures: by default where the result can be kept on the node (with no writable cache folder,
+    a read-only home say, every run would measure again), not with `KOBERT_PATH_TRIAL=off`; else the flags' order."""
+    if os.environ.get("KOBERT_PATH_TRIAL", "").lower() in ("off", "0", "false", "no"):
+        return False
+    return writable_cache_dir("path-trials") is not None
 
 
 def synthetic_rows(vocab_size: int, rows: int = ROWS, length: int = LENGTH,

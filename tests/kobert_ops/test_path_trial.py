@@ -22,6 +22,17 @@ def test_the_fastest_is_taken_but_a_near_tie_keeps_the_flags_order():
     assert path_trial.decide({"torch": 10.0}, order) == "torch"
 
 
+def test_no_trial_where_its_result_cannot_be_kept_or_it_is_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    assert path_trial.enabled()
+    monkeypatch.setenv("KOBERT_PATH_TRIAL", "off")
+    assert not path_trial.enabled()
+    monkeypatch.delenv("KOBERT_PATH_TRIAL")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "a-file" / "cache"))  # no folder can be made there
+    assert not path_trial.enabled()  # else every run would measure again
+
+
 def test_every_path_gets_the_same_rows_of_one_review_length():
     ids, lengths = path_trial.synthetic_rows(8002)
     again, _ = path_trial.synthetic_rows(8002)
