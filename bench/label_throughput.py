@@ -336,7 +336,25 @@ def machine() -> dict:
             "matrix_units": matrix_units(cpu_flags() or set()),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": bf16_is_fast("cpu"),
             "platform": platform.platform(), "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()}
+            "packages": package_versions(), "load_average_at_start": os.getloadavg()}
+
+
+# The libraries whose kernels or numerics a figure depends on: an int8 export's agreement moved from 99.6% to 99.35%
+# between two environments of the same seeded model, and a speed figure holds for its releases as for its CPU.
+PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "ray")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed releases of `PACKAGES` (None where absent)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def matrix_units(flags: set[str]) -> str:
@@ -362,6 +380,12 @@ def describe(m: dict) -> str:
         return f"{m['cpus']} CPUs ({cpu_key(m)})"
     units = "bf16 units (AMX/AVX-512-bf16)" if m.get("bf16_units") else "no bf16 units"
     return f"{m['cpus']} CPUs ({m.get('cpu_model') or 'model not recorded'}, {m.get('cpu_capability', '?')}, {units})"
+
+
+def packages_line(m: dict) -> str:
+    """The releases a figure recorded (`machine()["packages"]`) as a sentence, else an empty string."""
+    found = [f"{name} {version}" for name, version in (m.get("packages") or {}).items() if version]
+    return f" Releases: {', '.join(found)}." if found else ""
 
 
 def _load(value) -> str:
@@ -390,7 +414,7 @@ def write_results(results: dict) -> None:
         c = by_cpu[key]
         lines += [f"## `kobert label` vs plain transformers ({c['model']}, {c['rows']:,} real reviews), {key}", "",
                   f"Measured {c['measured_at']} on {describe(c['machine'])}, load average at start "
-                  f"{c['machine']['load_average_at_start'][0]:.1f}.", "",
+                  f"{c['machine']['load_average_at_start'][0]:.1f}." + packages_line(c["machine"]), "",
                   "| | wall s (process start → exit) | rows/s | speed-up | peak RSS GiB | note |",
                   "|---|---|---|---|---|---|",
                   f"| baseline: in order, batch 64, fp32 | {c['baseline']['wall_s']} | {c['baseline']['rows_per_s']} | "
