@@ -1,4 +1,4 @@
-"""bench/label_throughput.py's `timed`: the wall time is the process's, start to exit.
+"""bench/label_throughput.py: `timed`'s wall time is the process's, start to exit; a refused export is recorded.
 
 Its memory poller sleeps a second between rounds; the wall used to be read after joining it, so every figure
 was rounded up to the poller's next round (a 0.3 s process read 1.0 s, a 1.2 s one 2.0 s): up to a second
@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+import label_throughput  # noqa: E402
 from label_throughput import timed  # noqa: E402
 
 
@@ -19,3 +20,29 @@ def test_the_wall_time_is_the_processes_not_the_memory_pollers():
     for seconds in (0.3, 1.2):
         wall = timed(["sleep", str(seconds)])["wall_s"]
         assert seconds <= wall < seconds + 0.3, (seconds, wall)
+
+
+def test_a_refused_export_is_recorded_and_its_variant_skipped(tmp_path, monkeypatch):
+    """On a fresh checkout `kobert export` refused the base model's ONNX Runtime int8 export (99.35% of fp32's
+    labels, below 99.5%) and the comparison died with CalledProcessError: it goes on without that export."""
+    fake = tmp_path / "kobert"  # `kobert export`: refuses onnx as the real one does, writes openvino's record
+    fake.write_text("""#!/bin/sh
+case "$*" in
+  *"--format onnx"*) echo "kobert export: refused: the int8 export keeps 99.35% of PyTorch fp32's labels" >&2; exit 1;;
+esac
+mkdir -p "$9" && echo '{"graph": "g", "check": {"label_agreement": 0.995}}' > "$9/export.json"
+""")
+    fake.chmod(0o755)
+    monkeypatch.setattr(label_throughput, "KOBERT", str(fake))
+    monkeypatch.setattr(label_throughput, "OUT", tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    model = tmp_path / "model"
+    model.mkdir()
+    exports = label_throughput.prepare_int8_exports(model)
+    refusal = "kobert export: refused: the int8 export keeps 99.35% of PyTorch fp32's labels"
+    assert exports["onnx"] == {"refused": refusal}
+    assert exports["openvino"]["check"] == {"label_agreement": 0.995}
+    assert label_throughput.missing_export(model, ["--model", "{model}/onnx-int8"]) == f"{model}/onnx-int8"
+    assert label_throughput.missing_export(model, ["--model", "{model}/openvino-int8"]) is None
+    assert label_throughput.missing_export(model, ["--runtime", "torch"]) is None
+    assert label_throughput.prepare_int8_exports(model) == exports  # kept: not exported again
