@@ -148,19 +148,20 @@ def may_use_export(model: str, runtime: str, precision: str, device: str, thread
             return kind
     if not (runtime == "auto" and precision == "auto" and device in ("auto", "cpu") and run_device(device) == "cpu"):
         return ""
-    if not any((folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file() for kind in export_order()):
+    present = [kind for kind in export_order() if (folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file()]
+    if not present:
         return ""
     from kobert_ops import path_trial
 
-    candidates = trial_candidates(str(folder), folder, "cpu", batch_size, 128, threads, None, "bf16-full")
-    if len(candidates) > 1 and path_trial.enabled():
-        kept = path_trial.kept_choice(candidates, threads or os.cpu_count() or 1, trial_cpu())
+    if len(present) + has_amx() > 1 and path_trial.enabled():  # where a trial may have chosen among paths
+        usable, _ = usable_exports(str(folder), folder, "cpu", "auto")
+        candidates = trial_candidates(str(folder), folder, "cpu", batch_size, 128, threads, None, "bf16-full",
+                                      usable)
+        kept = (path_trial.kept_choice(candidates, threads or os.cpu_count() or 1, trial_cpu())
+                if len(candidates) > 1 else None)
         if kept is not None:
             return "" if _kind_of(kept) == "torch" else _kind_of(kept)
-    if has_amx():
-        return ""
-    return next((kind for kind in export_order() if (folder / INT8_EXPORTS[kind] / EXPORT_GRAPHS[kind]).is_file()),
-                "")
+    return "" if has_amx() else present[0]
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
@@ -168,8 +169,12 @@ def int8_export_for(model: str, directory: Path, device: str, precision: str) ->
     `model` resolved to a local folder; a URI model's export folders are fetched beside it only when they exist.
     Of a folder's exports (`INT8_EXPORTS`), the first in `export_order` that passes the checks is chosen. (Where
     the paths are measured, `kobert_ops.path_trial`, `load_predictor` chooses among `usable_exports` instead.)"""
-    usable, why_not = usable_exports(model, directory, device, precision)
-    if not usable and why_not:
+    return _by_flags(*usable_exports(model, directory, device, precision))
+
+
+def _by_flags(usable: list[tuple[str, Path, str]], why_not: str) -> tuple[Path | None, str]:
+    """`int8_export_for`'s choice among a folder's `usable_exports`."""
+    if not usable:
         return None, why_not
     if has_amx():
         return None, ("this CPU has AMX: PyTorch bf16 is the measured fast path here (int8 exports not measured "
@@ -266,12 +271,13 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
     chosen = check_runtime(model, runtime, resolve=True)
     export, why = None, ""
     if chosen == "torch" and runtime == "auto" and precision == "auto" and device in ("auto", "cpu"):
-        directory = hub.resolve(model, allow_patterns=hub.MODEL_FILES)
-        measured = measured_choice(model, directory, run_device(device), batch_size, max_length, threads, tokenizer,
-                                   auto_bf16)
+        directory, on = hub.resolve(model, allow_patterns=hub.MODEL_FILES), run_device(device)
+        usable, why_not = usable_exports(model, directory, on, precision)  # each export's record read once
+        measured = measured_choice(model, directory, on, batch_size, max_length, threads, tokenizer, auto_bf16,
+                                   usable)
         if measured is not None:
             return measured
-        export, why = int8_export_for(model, directory, run_device(device), precision)
+        export, why = _by_flags(usable, why_not)
     if chosen != "torch" or export is not None:
         kind = folder_runtime(export) if export is not None else chosen
         predictor = _export_predictor(kind, str(export or model), device, precision,
@@ -286,15 +292,17 @@ def load_predictor(model: str, runtime: str = "auto", device: str = "auto", prec
 
 
 def measured_choice(model: str, directory: Path, device: str, batch_size: int, max_length: int,
-                    threads: int | None, tokenizer: str | None, auto_bf16: str):
+                    threads: int | None, tokenizer: str | None, auto_bf16: str,
+                    usable: list[tuple[str, Path, str]]):
     """(predictor, path) of the fastest path measured on this machine (`kobert_ops.path_trial`) where `auto` on a
     PyTorch folder may take more than one (`trial_candidates`). None where there is one path or none, the run is
-    not on the CPU, or the trial is off."""
+    not on the CPU, or the trial is off. `usable`: the folder's `usable_exports`."""
     from kobert_ops import path_trial
 
     if device != "cpu" or not path_trial.enabled():
         return None
-    candidates = trial_candidates(model, directory, device, batch_size, max_length, threads, tokenizer, auto_bf16)
+    candidates = trial_candidates(model, directory, device, batch_size, max_length, threads, tokenizer, auto_bf16,
+                                  usable)
     if len(candidates) < 2:
         return None
     candidate, predictor, record = path_trial.choose(candidates, threads or os.cpu_count() or 1, trial_cpu())
@@ -308,12 +316,13 @@ def measured_choice(model: str, directory: Path, device: str, batch_size: int, m
 
 
 def trial_candidates(model: str, directory: Path, device: str, batch_size: int, max_length: int,
-                     threads: int | None, tokenizer: str | None, auto_bf16: str) -> list:
+                     threads: int | None, tokenizer: str | None, auto_bf16: str,
+                     usable: list[tuple[str, Path, str]]) -> list:
     """The paths `auto` may take for a PyTorch folder on this CPU, as `path_trial.Candidate`s (nothing opened):
-    its usable int8 exports in the flags' order, then PyTorch where the CPU has AMX (bf16 tiles)."""
+    its `usable` int8 exports (`usable_exports`, in the flags' order), then PyTorch where the CPU has AMX (bf16
+    tiles)."""
     from kobert_ops import path_trial
 
-    usable, _ = usable_exports(model, directory, device, "auto")
     candidates = [path_trial.Candidate(
         INT8_EXPORTS[kind], f"{kind} {_graph_sha256(export)}, {batch_size or FORWARD_BATCH[kind]} rows a pass",
         lambda kind=kind, export=export: _export_predictor(kind, str(export), device, "auto",
