@@ -330,31 +330,19 @@ def machine() -> dict:
     from kobert_ops.predictor import bf16_is_fast
 
     from kobert_ops.cpu_path import cpu_flags, cpuinfo_field
+    from kobert_ops.onnx_export import releases
 
     return {"cpus": os.cpu_count(), "cpu_model": cpuinfo_field("model name") or platform.processor(),
             "cpu_family_model": f"family {cpuinfo_field('cpu family') or '?'} model {cpuinfo_field('model') or '?'}",
             "matrix_units": matrix_units(cpu_flags() or set()),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": bf16_is_fast("cpu"),
             "platform": platform.platform(), "python": platform.python_version(),
-            "packages": package_versions(), "load_average_at_start": os.getloadavg()}
+            "packages": releases(PACKAGES), "load_average_at_start": os.getloadavg()}
 
 
 # The libraries whose kernels or numerics a figure depends on: an int8 export's agreement moved from 99.6% to 99.35%
 # between two environments of the same seeded model, and a speed figure holds for its releases as for its CPU.
 PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "ray")
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed releases of `PACKAGES` (None where absent)."""
-    from importlib import metadata
-
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def matrix_units(flags: set[str]) -> str:
@@ -384,7 +372,7 @@ def describe(m: dict) -> str:
 
 def packages_line(m: dict) -> str:
     """The releases a figure recorded (`machine()["packages"]`) as a sentence, else an empty string."""
-    found = [f"{name} {version}" for name, version in (m.get("packages") or {}).items() if version]
+    found = [f"{name} {version}" for name, version in (m.get("packages") or {}).items()]
     return f" Releases: {', '.join(found)}." if found else ""
 
 

@@ -247,13 +247,22 @@ def quiet_logging(level: int):
 
 
 def versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-    import transformers
+    """The releases an ONNX export was made with (its `export.json`)."""
+    return releases(("torch", "transformers", "onnx", "onnxruntime"))
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__}
+
+def releases(names) -> dict[str, str]:
+    """{distribution: installed release} of those of `names` that are installed (package metadata: nothing is
+    imported), for the records of exports and benchmark figures alike."""
+    from importlib import metadata
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 def file_sha256(path: Path) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 
 from kobert_ops import hub
 from kobert_ops.cpu_path import weights_sha256
-from kobert_ops.onnx_export import MIN_AGREEMENT, publish_checked, quiet_logging, versions
+from kobert_ops.onnx_export import MIN_AGREEMENT, publish_checked, quiet_logging, releases, versions
 from kobert_ops.onnx_trace import OPSET, trace
 from kobert_ops.openvino_predictor import GRAPH_FILE, WEIGHTS_FILE, OpenVinoPredictor
 from kobert_ops.predictor import length_batches
@@ -177,11 +177,5 @@ def graph_sha256(folder: Path) -> str:
 
 
 def openvino_versions() -> dict[str, str]:
-    import openvino
-
-    found = {"openvino": openvino.get_version().split("-")[0]}
-    try:
-        found["nncf"] = import_nncf().__version__
-    except ImportError:
-        pass
-    return found
+    """The OpenVINO and NNCF releases an OpenVINO export was made with (NNCF where installed)."""
+    return releases(("openvino", "nncf"))
