@@ -9,7 +9,8 @@ may take where all of these hold (`usable_exports`), and the run says why it too
   its export must not label with the old graph);
 - its check kept at least 99.5% of PyTorch fp32's labels on real reviews (`export.json`), so a model whose
   int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx` or
-  `--runtime openvino`.
+  `--runtime openvino`. On an AVX2-only CPU, whose int8 sums saturate where VNNI's and AMX's do not, that is the
+  check on AVX2 kernels where the export was made on a CPU with others and recorded one (`kobert_ops.avx2_check`).
 
 On a CPU with AMX, PyTorch (bf16 on its tiles) is a path too. Where there is more than one path, `auto` takes the
 fastest measured on this machine (`measured_choice`: `kobert_ops.path_trial`, once per machine and model, kept on
@@ -215,12 +216,27 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
     if record.get("source_weights_sha256") != weights_sha256(directory):
         return False, f"{name}/ was exported from other weights than the folder holds now (export it again)"
     check = record.get("check") or {}
-    agreement = float(check.get("label_agreement", 0))
+    held = _check_on_avx2(check)
+    if held is not None:  # this CPU runs AVX2 int8 kernels, and the export was checked on them too
+        agreement, on = float(held.get("label_agreement", 0)), (
+            f" on AVX2 int8 kernels (its check held to them on {held.get('cpu') or 'another CPU'})")
+        check = held
+    else:
+        agreement, on = float(check.get("label_agreement", 0)), ""
     if agreement < MIN_INT8_AGREEMENT:
-        return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels in its check, below "
-                       f"{MIN_INT8_AGREEMENT:.1%}")
+        return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels {on.strip() or 'in its check'}, "
+                       f"below {MIN_INT8_AGREEMENT:.1%}")
     return True, (f"the model's {name}/ export kept {agreement:.2%} of PyTorch fp32's labels on "
-                  f"{check.get('rows', 0):,} reviews{_other_kernels(check)}")
+                  f"{check.get('rows', 0):,} reviews{on or _other_kernels(check)}")
+
+
+def _check_on_avx2(check: dict) -> dict | None:
+    """The export's check on AVX2 int8 kernels (`kobert_ops.avx2_check`), where this CPU runs AVX2 ones and the
+    check itself ran on others; else None."""
+    checked_on = (check.get("cpu") or {}).get("int8_kernels")
+    if int8_kernels() != "AVX2" or checked_on in (None, "AVX2"):
+        return None
+    return check.get("on_avx2_kernels")
 
 
 def _other_kernels(check: dict) -> str:

@@ -33,9 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from kobert_ops import hub
+from kobert_ops import avx2_check, hub
 from kobert_ops.cpu_path import cpu_model, int8_kernels, weights_sha256
 from kobert_ops.onnx_layer_norm import split_layer_norms
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
@@ -102,11 +100,12 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, texts: Sequ
 
 def publish_checked(directory: Path, staged: Path, output: Path, report: dict, texts: Sequence[str],
                     max_length: int, batch_size: int, num_threads: int | None, required: float,
-                    texts_source: str | None, open_export) -> None:
+                    texts_source: str | None, open_export, on_avx2: bool = False) -> None:
     """Check the staged export folder against PyTorch (`check`, into `report`), then move it into `output`:
     nothing reaches `output` unless the check passed (`AgreementError` otherwise)."""
     write_report(staged, report)  # before the check too: the export's predictor reads the precision from it
-    report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required, open_export)
+    report["check"] = check(directory, staged, texts, max_length, batch_size, num_threads, required, open_export,
+                            on_avx2)
     report["check"]["data"] = texts_source
     write_report(staged, report)
     output.mkdir(parents=True, exist_ok=True)
@@ -197,9 +196,10 @@ def quantization_record(quantize: str | None, graph: Path) -> dict | None:
 
 
 def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int, batch_size: int,
-          num_threads: int | None, min_agreement: float, open_export=OnnxPredictor) -> dict:
+          num_threads: int | None, min_agreement: float, open_export=OnnxPredictor, on_avx2: bool = False) -> dict:
     """Label `texts` with the export (opened by `open_export`: the predictor of its runtime) and with PyTorch fp32
-    (the stock forward) on the same token ids.
+    (the stock forward) on the same token ids. `on_avx2`: an int8 export's rows are labeled again on AVX2 int8
+    kernels where this CPU's are others (`kobert_ops.avx2_check`; OpenVINO's exports), recorded, not required.
 
     Raises:
         AgreementError: equal labels on fewer than `min_agreement` of the rows.
@@ -212,16 +212,18 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
     encoded = reference.tokenizer.batch_encode(list(texts), max_length=max_length, padding="longest")
     expected = reference.predict_encoded(encoded["input_ids"], encoded["valid_length"])
     got = exported.predict_encoded(encoded["input_ids"], encoded["valid_length"])
-    difference = np.abs(got.probabilities - expected.probabilities)
-    agreement = float((got.label == expected.label).mean())
-    result = {"rows": len(texts), "reference": "PyTorch fp32, stock forward", "max_length": max_length,
-              "label_agreement": agreement, "disagreeing_rows": int((got.label != expected.label).sum()),
-              "min_agreement": min_agreement, "max_probability_difference": float(difference.max()),
-              "mean_probability_difference": float(difference.mean())}
+    result = {**avx2_check.compare(got.probabilities, expected), "reference": "PyTorch fp32, stock forward",
+              "max_length": max_length, "min_agreement": min_agreement}
+    agreement = result["label_agreement"]
     if getattr(exported, "runs_in", None):  # OpenVINO: the float precision around the graph's int8 products
         result["runs_in"] = exported.runs_in
     if exported.precision == "int8":  # the agreement holds for these kernels (kobert_ops.cpu_path.int8_kernels)
         result["cpu"] = {"model": cpu_model(), "int8_kernels": int8_kernels()}
+        if on_avx2 and avx2_check.applies():
+            held = avx2_check.check_on_avx2(onnx_dir, encoded["input_ids"], encoded["valid_length"], expected,
+                                            batch_size, num_threads)
+            if held is not None:
+                result["on_avx2_kernels"] = held
     if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
         raise AgreementError(
             f"the fp32 export's probabilities differ from PyTorch fp32's by up to "

@@ -112,7 +112,7 @@ def export_openvino(model: str | os.PathLike, output: str | os.PathLike, texts: 
         }
         required = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
         publish_checked(directory, staged, Path(output), report, texts, max_length, batch_size, num_threads,
-                        required, texts_source, OpenVinoPredictor)
+                        required, texts_source, OpenVinoPredictor, on_avx2=precision == "int8")
     return report
 
 

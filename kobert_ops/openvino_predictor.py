@@ -99,10 +99,14 @@ class OpenVinoPredictor(OnnxPredictor):
     are `OnnxPredictor`'s; `num_threads` sets OpenVINO's inference threads)."""
 
     runtime = "openvino"
+    # the float precision around an int8 graph's products: OpenVINO's own choice (bf16 where the CPU has bf16
+    # units), or f32 (`kobert_ops.avx2_check`'s child runs as on a CPU without them)
+    float_hint: str | None = None
 
     def open_session(self, directory: Path, num_threads: int | None):
         # an fp32 export computes in f32 everywhere (what its check holds it to); int8 keeps OpenVINO's default
-        session = CompiledSession(directory / GRAPH_FILE, num_threads, "f32" if self.precision == "fp32" else None,
+        session = CompiledSession(directory / GRAPH_FILE, num_threads,
+                                  "f32" if self.precision == "fp32" else self.float_hint,
                                   cache=compiled_cache())
         self.runs_in = session.runs_in
         self.passes = session.streams

@@ -191,9 +191,11 @@ def summary_line(report: dict, output: str) -> str:
         quantization = report.get("quantization")
         if not quantization:
             return f"wrote fp32 OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB) to {output}; {verdict}"
+        held = check.get("on_avx2_kernels")  # kobert_ops.avx2_check: what an AVX2-only CPU would label
+        on_avx2 = f"; on AVX2 int8 kernels (oneDNN held to AVX2): {held['label_agreement']:.2%}" if held else ""
         return (f"wrote int8 OpenVINO model ({report['model_bytes'] / 1e6:.1f} MB; NNCF static int8, scales from "
                 f"{quantization['calibration_rows']:,} other reviews) to {output}; {verdict} (run in "
-                f"{check.get('runs_in', 'f32')} around the int8 products)")
+                f"{check.get('runs_in', 'f32')} around the int8 products){on_avx2}")
     fused = ", ".join(f"{name} {count}" for name, count in report["fusions"].items()) or "none"
     if report.get("layer_norms_as_plain_operators"):
         fused += f"; {report['layer_norms_as_plain_operators']} layer norms then split into plain operators"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kobert_ops import onnx_export
+from kobert_ops.cpu_path import int8_kernels
 from kobert_ops.onnx_predictor import OnnxPredictor
 from kobert_ops.predictor import Predictor
 from pipelines.cli import main
@@ -113,6 +114,10 @@ def test_openvino_int8_export_from_the_command_line_prints_one_line(tiny_model_d
     assert not [text for text in result.stderr.splitlines() if "Loading weights" not in text], result.stderr
     record = json.loads((output / "export.json").read_text())
     assert record["check"]["rows"] == 200 and record["quantization"]["calibration_rows"] == 100
+    held = record["check"].get("on_avx2_kernels")  # made on a VNNI or AMX CPU: its rows again on AVX2 kernels
+    assert (held is not None) == (int8_kernels() in ("VNNI", "AMX"))
+    if held is not None:
+        assert line.endswith(f"; on AVX2 int8 kernels (oneDNN held to AVX2): {held['label_agreement']:.2%}")
     import pyarrow.parquet as pq
 
     pq.write_table(pq.read_table(nsmc_path).slice(0, 100), tmp_path / "reviews.parquet")
