@@ -75,42 +75,48 @@ def prepare_decisive(preset: str) -> Path:
 
 def prepare_int8_exports(model: Path) -> dict:
     """`kobert export --quantize int8` into the model's own `onnx-int8/` and `openvino-int8/`, where `kobert label
-    --runtime auto` finds them (once each; the export's check must pass, as for a user). Their records, and each
-    export's wall time; an export whose check refused it is recorded with kobert's line, and its folder stays
-    absent, as for a user (the random encoder's reviews lie near a tie more often than a trained model's: the ONNX
-    Runtime export of this model kept 99.35% of fp32's labels on a fresh checkout, EPYC Zen 4, onnxruntime 1.32,
-    where an earlier one had kept 99.6%)."""
+    --runtime auto` finds them (once each). Their records, and each export's wall time. An export whose check
+    refused it is recorded with kobert's line and then made with `--min-agreement 0`: `auto` still does not take it
+    (it holds an int8 export to 99.5% of fp32's labels, as for a user), but the variant naming it times its path.
+    Why: the random encoder's reviews lie near a tie more often than a trained model's, and its exports sit at the
+    floor (on the Zen 4, ONNX Runtime's kept 99.35% on a fresh checkout where an earlier one had kept 99.6%;
+    OpenVINO's kept 99.50% on VNNI kernels and 99.35% on AVX2 ones), so on another CPU or release an export may be
+    refused that a trained model's would pass (the recipe's kept 99.85 to 99.93%): its speed is still measured."""
     exports = {}
     for runtime in ("onnx", "openvino"):
         export = model / f"{runtime}-int8"
         seconds = OUT / f"{model.name}-{runtime}-export-seconds.txt"
         refusal = OUT / f"{model.name}-{runtime}-export-refused.txt"
-        if not (export / "export.json").exists() and not refusal.exists():
+        command = [KOBERT, "export", "--model", str(model), "--format", runtime, "--quantize", "int8", "--output",
+                   str(export)]
+        if not (export / "export.json").exists():
             started = time.perf_counter()
-            done = subprocess.run([KOBERT, "export", "--model", str(model), "--format", runtime, "--quantize",
-                                   "int8", "--output", str(export)], stderr=subprocess.PIPE, text=True)
+            done = subprocess.run(command, stderr=subprocess.PIPE, text=True)
             sys.stderr.write(done.stderr)
             refused = [line for line in done.stderr.splitlines() if line.startswith("kobert export: refused")]
             if done.returncode and refused:
                 refusal.write_text(refused[-1])
+                started = time.perf_counter()
+                subprocess.run([*command, "--min-agreement", "0"], check=True)
             else:
                 done.check_returncode()
-                seconds.write_text(f"{time.perf_counter() - started:.1f}")
-        if refusal.exists():
-            exports[runtime] = {"refused": refusal.read_text()}
-            continue
+            seconds.write_text(f"{time.perf_counter() - started:.1f}")
         record = json.loads((export / "export.json").read_text())
         exports[runtime] = {"graph": record.get("graph"), "check": record["check"],
                             "fusions": record.get("fusions"), "quantization": record.get("quantization"),
                             "wall_s": float(seconds.read_text()) if seconds.exists() else None}
+        if refusal.exists():
+            exports[runtime]["refused"] = refusal.read_text()
     return exports
 
 
-def missing_export(model: Path, options: list[str]) -> str | None:
-    """The export folder a variant's options name (`{model}/onnx-int8`) when it is absent, else None."""
+def below_floor(exports: dict, options: list[str]) -> str | None:
+    """kobert's refusal of the export a variant's options name (`{model}/onnx-int8`) where its check refused it
+    (the export then made with `--min-agreement 0`, `prepare_int8_exports`), else None."""
     for option in options:
-        if option.startswith("{model}/") and not (model / option[len("{model}/"):] / "export.json").exists():
-            return option.replace("{model}", str(model))
+        for runtime, export in exports.items():
+            if option == f"{{model}}/{runtime}-int8" and "refused" in export:
+                return export["refused"]
     return None
 
 
@@ -247,9 +253,6 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
     two; the speed-up is the ratio of the faster runs, and of the slower runs beside it."""
     model, sample = prepare_decisive("base"), prepare_sample(rows)
     exports = prepare_int8_exports(model)  # in the model folder: what `--runtime auto` (the default) looks for
-    skipped = {name: f"{folder} absent (its export was refused)" for name, extra in variants.items()
-               if (folder := missing_export(model, extra))}
-    variants = {name: extra for name, extra in variants.items() if name not in skipped}
 
     def ours(name: str, extra: list[str], env: dict | None = None) -> dict:
         output = OUT / "labels" / f"compare-{name}"
@@ -285,9 +288,11 @@ def compare(rows: int, label_args: list[str], variants: dict[str, list[str]]) ->
         results[name] = {**best, "runs_wall_s": [run["wall_s"] for run in runs[name]],
                          "speedup_end_to_end": round(fast_base["wall_s"] / best["wall_s"], 2),
                          "speedup_end_to_end_slower_run": round(slow_base["wall_s"] / worst["wall_s"], 2)}
+        if refused := below_floor(exports, variants[name]):
+            results[name]["below_floor"] = refused
     return {
         "model": "base preset (random encoder, decisive head, 92M parameters)", "rows": rows,
-        "int8_exports": exports, "skipped_variants": skipped,
+        "int8_exports": exports,
         "order": "ABBA: baseline, variants, variants, baseline",
         "baseline": {**fast_base, "rows_per_s": round(rows / fast_base["wall_s"], 1),
                      "runs_wall_s": [run["wall_s"] for run in baselines]},
@@ -412,8 +417,11 @@ def write_results(results: dict) -> None:
                   f"**{run['speedup_end_to_end']}×** ({run['speedup_end_to_end_slower_run']}× slower run) | "
                   f"{run['peak_rss_gib']} | until `_SUCCESS`; {'its runs' if 'order' in c else 'runs before/after the baseline'}: "
                   f"{run['runs_wall_s']} s; "
-                  f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
-        lines += [f"| `kobert label` {name} | | | | | not run: {why} |"
+                  + (f"its export is below the floor, so `auto` does not take it for this model and this row times "
+                     f"its path by name (`{run['below_floor']}`; made with `--min-agreement 0`); "
+                     if run.get("below_floor") else "")
+                  + f"`{run['command']}` |" for name, run in c["kobert_label"].items()]
+        lines += [f"| `kobert label` {name} | | | | | not run: {why} |"  # runs before below-floor exports were made
                   for name, why in c.get("skipped_variants", {}).items()]
         if "first_run_on_a_fresh_node" in c:
             first = c["first_run_on_a_fresh_node"]

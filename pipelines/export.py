@@ -55,6 +55,10 @@ class ExportConfig:
     text_column: str = field(default="text", metadata={"help": "column of --check-data holding the texts"})
     max_length: int = field(default=128, metadata={"help": "token ids per text in the check (special tokens included)"})
     threads: int = field(default=0, metadata={"help": "CPU threads of the check (0: every core)"})
+    min_agreement: float | None = field(default=None, metadata={
+        "help": "share of PyTorch fp32's labels the export must keep in its check, or nothing is written (default: "
+                "0.999 for fp32, 0.995 for int8); `kobert label --runtime auto` takes an int8 export only where it "
+                "kept 0.995, whatever was allowed here"})
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -68,6 +72,8 @@ class ExportConfig:
                              "--quantize int8")
         if self.check_rows < 1:
             raise ValueError(f"--check-rows must be at least 1, got {self.check_rows}")
+        if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
+            raise ValueError(f"--min-agreement must be a share from 0 to 1, got {self.min_agreement}")
         if not 2 < self.max_length <= 512:
             raise ValueError(f"--max-length must be in 3..512, got {self.max_length}")
 
@@ -142,7 +148,7 @@ def export(config: ExportConfig) -> dict:
     source_folder(config.model)  # refuses what cannot be exported before the texts are read
     data = config.check_data or str(paths.require(paths.nsmc_reviews(), "the check's reviews", paths.NSMC_HELP))
     options = dict(quantize=config.quantize, max_length=config.max_length, num_threads=config.threads or None,
-                   texts_source=data)
+                   min_agreement=config.min_agreement, texts_source=data)
     if config.format == "openvino":
         from kobert_ops.openvino_export import export_openvino as export_to
 

@@ -22,15 +22,20 @@ def test_the_wall_time_is_the_processes_not_the_memory_pollers():
         assert seconds <= wall < seconds + 0.3, (seconds, wall)
 
 
-def test_a_refused_export_is_recorded_and_its_variant_skipped(tmp_path, monkeypatch):
+def test_a_refused_export_is_recorded_and_made_below_the_floor_for_its_variant(tmp_path, monkeypatch):
     """On a fresh checkout `kobert export` refused the base model's ONNX Runtime int8 export (99.35% of fp32's
-    labels, below 99.5%) and the comparison died with CalledProcessError: it goes on without that export."""
-    fake = tmp_path / "kobert"  # `kobert export`: refuses onnx as the real one does, writes openvino's record
+    labels, below 99.5%) and the comparison died with CalledProcessError; then it went on without that path's
+    figure. Now the refusal is recorded, the export made with `--min-agreement 0` (which `auto` still does not
+    take) and the variant naming it times its path, marked as below the floor."""
+    fake = tmp_path / "kobert"  # `kobert export`: refuses onnx at the default floor, as the real one did
     fake.write_text("""#!/bin/sh
 case "$*" in
+  *"--format onnx"*"--min-agreement 0"*) agreement=0.9935;;
   *"--format onnx"*) echo "kobert export: refused: the int8 export keeps 99.35% of PyTorch fp32's labels" >&2; exit 1;;
+  *) agreement=0.995;;
 esac
-mkdir -p "$9" && echo '{"graph": "g", "check": {"label_agreement": 0.995}}' > "$9/export.json"
+mkdir -p "$9" && printf '{"graph": "g", "check": {"label_agreement": %s}}' "$agreement" > "$9/export.json"
+echo "$*" >> "$(dirname "$0")/calls"
 """)
     fake.chmod(0o755)
     monkeypatch.setattr(label_throughput, "KOBERT", str(fake))
@@ -40,9 +45,12 @@ mkdir -p "$9" && echo '{"graph": "g", "check": {"label_agreement": 0.995}}' > "$
     model.mkdir()
     exports = label_throughput.prepare_int8_exports(model)
     refusal = "kobert export: refused: the int8 export keeps 99.35% of PyTorch fp32's labels"
-    assert exports["onnx"] == {"refused": refusal}
-    assert exports["openvino"]["check"] == {"label_agreement": 0.995}
-    assert label_throughput.missing_export(model, ["--model", "{model}/onnx-int8"]) == f"{model}/onnx-int8"
-    assert label_throughput.missing_export(model, ["--model", "{model}/openvino-int8"]) is None
-    assert label_throughput.missing_export(model, ["--runtime", "torch"]) is None
+    assert exports["onnx"]["refused"] == refusal and exports["onnx"]["check"] == {"label_agreement": 0.9935}
+    assert "refused" not in exports["openvino"] and exports["openvino"]["check"] == {"label_agreement": 0.995}
+    assert label_throughput.below_floor(exports, ["--model", "{model}/onnx-int8"]) == refusal
+    assert label_throughput.below_floor(exports, ["--model", "{model}/openvino-int8"]) is None
+    assert label_throughput.below_floor(exports, ["--runtime", "torch"]) is None
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 2 and calls[0].endswith("--min-agreement 0") and "onnx" in calls[0]
     assert label_throughput.prepare_int8_exports(model) == exports  # kept: not exported again
+    assert len((tmp_path / "calls").read_text().splitlines()) == 2

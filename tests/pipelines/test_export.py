@@ -54,6 +54,10 @@ def test_a_refused_export_exits_1_and_writes_nothing(tiny_model_dir, tmp_path, c
     last_line = capsys.readouterr().err.strip().splitlines()[-1]  # (transformers' weight-loading bar before it)
     assert last_line.startswith("kobert export: refused: the fp32 export keeps 100.00%")
     assert not (tmp_path / "out").exists()
+    # a lower floor, asked for: written, the floor recorded (`auto` still holds an int8 export to 99.5%)
+    assert main(["export", "--model", str(tiny_model_dir), "--output", str(tmp_path / "out"), "--check-rows", "50",
+                 "--threads", "1", "--min-agreement", "0.9"]) == 0
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["check"]["min_agreement"] == 0.9
 
 
 def test_a_uri_output_gets_the_folder_once_complete(tiny_model_dir, tmp_path):
@@ -69,6 +73,7 @@ def test_a_uri_output_gets_the_folder_once_complete(tiny_model_dir, tmp_path):
     ("calibration_data", "--calibration-data sets the scales of a static int8 export: it needs --format openvino "
                          "--quantize int8"),
     ("quantize", "--quantize must be int8 .*, got 'int4'"),
+    ("floor", "--min-agreement must be a share from 0 to 1, got 99.5"),
     ("onnx", "is already an ONNX export; pass the PyTorch classifier folder"),
     ("no_weights", "holds no weights"),
 ])
@@ -80,6 +85,8 @@ def test_what_cannot_be_exported_is_one_line_exit_2(problem, message, exported, 
         extra = ["--format", "tflite"]
     elif problem == "quantize":
         extra = ["--quantize", "int4"]
+    elif problem == "floor":
+        extra = ["--min-agreement", "99.5"]
     elif problem == "calibration":
         extra = ["--format", "openvino", "--quantize", "int8", "--calibration-rows", "0"]
     elif problem == "calibration_data":
