@@ -334,7 +334,7 @@ def machine() -> dict:
 
     from kobert_ops.predictor import bf16_is_fast
 
-    from kobert_ops.cpu_path import cpu_flags, cpuinfo_field
+    from kobert_ops.cpu_facts import cpu_flags, cpuinfo_field
     from kobert_ops.onnx_export import releases
 
     return {"cpus": os.cpu_count(), "cpu_model": cpuinfo_field("model name") or platform.processor(),

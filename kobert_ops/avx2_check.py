@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kobert_ops.cpu_path import cpu_model, int8_kernels
+from kobert_ops.cpu_facts import cpu_model, int8_kernels
 
 log = logging.getLogger(__name__)
 

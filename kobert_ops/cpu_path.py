@@ -28,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-from kobert_ops import file_digest
+from kobert_ops import cpu_facts, file_digest
 from kobert_ops.export_kinds import EXPORT_GRAPHS, INT8_EXPORTS, RUNTIME_NAMES
 
 INT8_EXPORT = INT8_EXPORTS["onnx"]
@@ -39,7 +39,6 @@ MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], w
 # efficient at ~1,100 token rows. OpenVINO's static int8 graph, same probe (2026-12-07): 224.5 / 228.9 / 235.5
 # reviews/s in passes of 32 / 64 / 128.
 FORWARD_BATCH = {"torch": 128, "onnx": 64, "openvino": 128}
-VNNI_FLAGS = {"avx512_vnni", "avx_vnni"}  # the kernel's flags for VNNI's int8 dot products (AVX-512 or AVX)
 # What each runtime's int8 export was measured to be on the CPUs it is chosen for (docs/onnx.md)
 FAST_PATH = {"openvino": "OpenVINO's static int8 is the fastest measured path on a CPU with VNNI",
              "onnx": "ONNX Runtime's int8 was measured faster than PyTorch on CPUs without AMX"}
@@ -55,79 +54,16 @@ def weights_sha256(directory: str | Path) -> str:
     return file_digest.cached("sha256 of weights", files, lambda: file_digest.sha256_of(files))
 
 
-def cpu_flags() -> set[str] | None:
-    """The kernel's CPU flags (Linux), or None where /proc/cpuinfo is not there."""
-    flags = cpuinfo_field("flags")
-    return None if flags is None else set(flags.split())
-
-
-def cpuinfo_field(field: str, path: str = "/proc/cpuinfo") -> str | None:
-    """The first processor's `field` (`model name`, `cpu family`, `model`, `flags`) in /proc/cpuinfo (Linux), or
-    None. The name must match whole: `model` is not `model name`."""
-    try:
-        with open(path) as handle:
-            for line in handle:
-                name, colon, value = line.partition(":")
-                if colon and name.strip() == field:
-                    return value.strip()
-    except OSError:
-        pass
-    return None
-
-
-def has_amx() -> bool:
-    """AMX tiles on this CPU, from the kernel's CPU flags (Linux), else from torch: importing torch costs a
-    second or more of start-up that the ONNX path does not otherwise need."""
-    flags = cpu_flags()
-    if flags is not None:
-        return "amx_tile" in flags
-    import torch
-
-    return bool(torch.cpu._is_amx_tile_supported())
-
-
-def has_vnni() -> bool:
-    """VNNI's int8 dot products (AVX-512 or AVX) on this CPU: where OpenVINO's static int8 export was measured
-    ahead of ONNX Runtime's dynamic one (an AVX-512 VNNI EPYC). Unknown flags: False."""
-    return bool((cpu_flags() or set()) & VNNI_FLAGS)
-
-
-def int8_kernels(flags: set[str] | None = None) -> str:
-    """Which int8 dot products this CPU's runtimes use: `AMX`, `VNNI` (one instruction per 4 products, exact
-    32-bit sums), `AVX2` (no VNNI: pairs of u8×s8 products summed in 16 bits, which saturate: ONNX Runtime's
-    documentation and kernels say so, hence its 7-bit `reduce_range` advice), or `unknown`. An int8 export's check
-    holds for the kernels it ran on, so the check records them (`kobert_ops.onnx_export.check`)."""
-    flags = cpu_flags() if flags is None else flags
-    if flags is None:
-        return "unknown"
-    if "amx_int8" in flags:
-        return "AMX"
-    if flags & VNNI_FLAGS:
-        return "VNNI"
-    return "AVX2" if "avx2" in flags else "unknown"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), or `unknown`."""
-    return cpuinfo_field("model name") or "unknown"
-
-
 def export_order() -> list[str]:
     """The runtimes whose int8 export `auto` tries, fastest measured first on this CPU: OpenVINO on a CPU with
     VNNI; ONNX Runtime first elsewhere (measured fastest on an AVX2-only EPYC, where OpenVINO was not measured)."""
-    return ["openvino", "onnx"] if has_vnni() else ["onnx", "openvino"]
-
-
-def gpu_device_files() -> bool:
-    """Whether this machine shows a GPU's device files (NVIDIA's, or ROCm's `/dev/kfd`). Without them torch
-    sees no GPU either, so `--device auto` is the CPU, known without importing torch."""
-    return any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd"))
+    return ["openvino", "onnx"] if cpu_facts.has_vnni() else ["onnx", "openvino"]
 
 
 def run_device(device: str) -> str:
     """`--device` resolved; `auto` on a machine without GPU device files is the CPU, known without importing
     torch (`kobert_ops.predictor.resolve_device` asks torch otherwise)."""
-    if device == "cpu" or device == "auto" and not gpu_device_files():
+    if device == "cpu" or device == "auto" and not cpu_facts.gpu_device_files():
         return "cpu"
     from kobert_ops.predictor import resolve_device
 
@@ -154,7 +90,7 @@ def may_use_export(model: str, runtime: str, precision: str, device: str, thread
         return ""
     from kobert_ops import path_trial
 
-    if len(present) + has_amx() > 1 and path_trial.enabled():  # where a trial may have chosen among paths
+    if len(present) + cpu_facts.has_amx() > 1 and path_trial.enabled():  # where a trial may have chosen among paths
         usable, _ = usable_exports(str(folder), folder, "cpu", "auto")
         candidates = trial_candidates(str(folder), folder, "cpu", batch_size, 128, threads, None, "bf16-full",
                                       usable)
@@ -162,7 +98,7 @@ def may_use_export(model: str, runtime: str, precision: str, device: str, thread
                 if len(candidates) > 1 else None)
         if kept is not None:
             return "" if _kind_of(kept) == "torch" else _kind_of(kept)
-    return "" if has_amx() else present[0]
+    return "" if cpu_facts.has_amx() else present[0]
 
 
 def int8_export_for(model: str, directory: Path, device: str, precision: str) -> tuple[Path | None, str]:
@@ -177,7 +113,7 @@ def _by_flags(usable: list[tuple[str, Path, str]], why_not: str) -> tuple[Path |
     """`int8_export_for`'s choice among a folder's `usable_exports`."""
     if not usable:
         return None, why_not
-    if has_amx():
+    if cpu_facts.has_amx():
         return None, ("this CPU has AMX: PyTorch bf16 is the measured fast path here (int8 exports not measured "
                       "on AMX)")
     kind, export, clause = usable[0]
@@ -234,7 +170,7 @@ def _check_on_avx2(check: dict) -> dict | None:
     """The export's check on AVX2 int8 kernels (`kobert_ops.avx2_check`), where this CPU runs AVX2 ones and the
     check itself ran on others; else None."""
     checked_on = (check.get("cpu") or {}).get("int8_kernels")
-    if int8_kernels() != "AVX2" or checked_on in (None, "AVX2"):
+    if cpu_facts.int8_kernels() != "AVX2" or checked_on in (None, "AVX2"):
         return None
     return check.get("on_avx2_kernels")
 
@@ -243,7 +179,7 @@ def _other_kernels(check: dict) -> str:
     """Where the export's check ran on other int8 kernels than this CPU's (a heterogeneous cluster, an export made
     on another machine), say so: its agreement was measured on those, not on these."""
     checked_on = (check.get("cpu") or {}).get("int8_kernels")
-    here = int8_kernels()
+    here = cpu_facts.int8_kernels()
     if not checked_on or checked_on == here or here == "unknown":
         return ""
     return f" with {checked_on} int8 kernels (this CPU runs {here} ones: export it again here to check those)"
@@ -345,7 +281,7 @@ def trial_candidates(model: str, directory: Path, device: str, batch_size: int, 
                                                            batch_size or FORWARD_BATCH[kind], max_length, threads,
                                                            None),
         clause) for kind, export, clause in usable]
-    if has_amx():
+    if cpu_facts.has_amx():
         candidates.append(path_trial.Candidate(
             "torch",
             f"torch {auto_bf16} {weights_sha256(directory)}, {batch_size or FORWARD_BATCH['torch']} rows a pass",
@@ -357,7 +293,7 @@ def trial_candidates(model: str, directory: Path, device: str, batch_size: int, 
 
 def trial_cpu() -> dict:
     """The CPU a path trial holds for."""
-    return {"model": cpu_model(), "int8_kernels": int8_kernels(), "amx": has_amx()}
+    return {"model": cpu_facts.cpu_model(), "int8_kernels": cpu_facts.int8_kernels(), "amx": cpu_facts.has_amx()}
 
 
 def _kind_of(candidate: str) -> str:

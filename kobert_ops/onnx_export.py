@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Sequence
 
 from kobert_ops import avx2_check, hub
-from kobert_ops.cpu_path import cpu_model, int8_kernels, weights_sha256
+from kobert_ops.cpu_facts import cpu_model, int8_kernels
+from kobert_ops.cpu_path import weights_sha256
 from kobert_ops.onnx_layer_norm import split_layer_norms
 from kobert_ops.onnx_predictor import EXPORT_FILE, MODEL_FILE, OnnxPredictor
 from kobert_ops.onnx_trace import OPSET, trace
@@ -217,7 +218,7 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
     agreement = result["label_agreement"]
     if getattr(exported, "runs_in", None):  # OpenVINO: the float precision around the graph's int8 products
         result["runs_in"] = exported.runs_in
-    if exported.precision == "int8":  # the agreement holds for these kernels (kobert_ops.cpu_path.int8_kernels)
+    if exported.precision == "int8":  # the agreement holds for these kernels (kobert_ops.cpu_facts.int8_kernels)
         result["cpu"] = {"model": cpu_model(), "int8_kernels": int8_kernels()}
         if on_avx2 and avx2_check.applies():
             held = avx2_check.check_on_avx2(onnx_dir, encoded["input_ids"], encoded["valid_length"], expected,

@@ -206,9 +206,9 @@ def default_pretrain_epochs() -> int:
     AVX-512 bf16 without AMX (EPYC Zen 4) is not enough: MLM ran there at 18 s a step, about 24 minutes for
     `--quick` alone.
     """
-    from kobert_ops import cpu_path, predictor
+    from kobert_ops import cpu_facts, predictor
 
     device = predictor.resolve_device("auto")
     if device.startswith("cuda"):
         return 1 if predictor.bf16_is_fast(device) else 0
-    return 1 if cpu_path.has_amx() else 0
+    return 1 if cpu_facts.has_amx() else 0

@@ -16,7 +16,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from kobert_ops import cpu_path
+from kobert_ops import cpu_facts, cpu_path
 from kobert_ops.onnx_export import export_onnx
 from kobert_ops.openvino_export import export_openvino
 from pipelines.cli import main
@@ -35,7 +35,7 @@ def with_export(tmp_path_factory, tiny_model_dir, real_reviews):
 
 def test_an_int8_export_below_the_floor_is_not_chosen(with_export, monkeypatch):
     folder, record = with_export
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     agreement = record["check"]["label_agreement"]
     assert agreement < cpu_path.MIN_INT8_AGREEMENT  # the premise: a random encoder's int8 graph
     export, why = cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")
@@ -47,9 +47,9 @@ def test_the_export_is_not_chosen_on_amx_for_another_precision_or_device_or_othe
         with_export, tiny_model_dir, tmp_path, monkeypatch):
     folder, _ = with_export
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: True)
     assert cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")[1].startswith("this CPU has AMX")
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     assert cpu_path.int8_export_for(str(folder), folder, "cpu", "fp32") == (None, "--precision fp32")
     assert cpu_path.int8_export_for(str(folder), folder, "cuda", "auto") == (None, "the run is on cuda")
     retrained = tmp_path / "retrained"  # the folder trained again after its export: other weights, old graph
@@ -65,7 +65,7 @@ def test_auto_labels_with_the_folders_int8_export_where_it_is_the_fast_path(with
                                                                               monkeypatch, capsys):
     folder, record = with_export
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)  # see the module docstring
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     source = tmp_path / "reviews.parquet"
     pq.write_table(pq.read_table(nsmc_path).slice(1000, 300), source)
     runs = {}
@@ -90,7 +90,7 @@ def test_a_pinned_uri_models_export_is_fetched_beside_it_and_a_missing_one_is_no
 
     folder, _ = with_export
     monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     for source, found in [(folder, True), (tiny_model_dir, False)]:
         pinned = model_store.pin(f"file://{source}", hub.MODEL_FILES)
@@ -101,13 +101,6 @@ def test_a_pinned_uri_models_export_is_fetched_beside_it_and_a_missing_one_is_no
             assert (export / "model.onnx").read_bytes() == (folder / "onnx-int8" / "model.onnx").read_bytes()
 
 
-def test_amx_is_read_from_the_cpu_flags_as_torch_reads_it():
-    """`has_amx` reads /proc/cpuinfo so that the ONNX path never imports torch; it must agree with torch."""
-    import torch
-
-    assert cpu_path.has_amx() == bool(torch.cpu._is_amx_tile_supported())
-
-
 def test_an_export_label_run_never_imports_torch_or_transformers(tmp_path, tiny_model_dir, real_reviews, nsmc_path):
     """Start-up of a scheduled job (issue 14): labeling with a model folder's own int8 export, or with an export
     folder (ONNX or OpenVINO), the local engine imports neither torch, transformers nor Ray (measured on the Zen 4: a 10-row run of
@@ -116,7 +109,7 @@ def test_an_export_label_run_never_imports_torch_or_transformers(tmp_path, tiny_
     import subprocess
     import sys
 
-    if cpu_path.has_amx():
+    if cpu_facts.has_amx():
         pytest.skip("on an AMX CPU `auto` keeps PyTorch (bf16): the export is not chosen there")
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
@@ -158,7 +151,7 @@ def test_auto_tries_the_export_measured_faster_on_this_kind_of_cpu_first(with_bo
     """OpenVINO's static int8 where the CPU has VNNI (measured 1.3× ONNX Runtime's int8 on a Zen 4), ONNX
     Runtime's int8 on an AVX2-only CPU (measured there; OpenVINO not)."""
     folder, _ = with_both_exports
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: flags)
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     export, why = cpu_path.int8_export_for(str(folder), folder, "cpu", "auto")
     assert export == folder / cpu_path.INT8_EXPORTS[first]
@@ -170,7 +163,7 @@ def test_auto_tries_the_export_measured_faster_on_this_kind_of_cpu_first(with_bo
 
 def test_an_export_that_fails_a_check_gives_way_to_the_other(with_both_exports, tmp_path, monkeypatch):
     folder, _ = with_both_exports
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni"})
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni"})
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     stale = tmp_path / "model"  # its OpenVINO export made from other weights than the folder holds now
     shutil.copytree(folder, stale)
@@ -188,7 +181,7 @@ def test_auto_labels_with_the_openvino_export_on_a_vnni_cpu(with_both_exports, n
                                                             capsys):
     folder, record = with_both_exports
     monkeypatch.setenv("KOBERT_PATH_TRIAL", "off")  # the flags' order (the measured choice: tests below)
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni"})
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni"})
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)
     source = tmp_path / "reviews.parquet"
     pq.write_table(pq.read_table(nsmc_path).slice(1000, 300), source)
@@ -212,7 +205,7 @@ def test_auto_measures_the_paths_once_per_machine_and_labels_with_the_fastest(wi
 
     folder, _ = with_both_exports
     monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     source = tmp_path / "reviews.parquet"
     pq.write_table(pq.read_table(nsmc_path).slice(1000, 100), source)
@@ -247,7 +240,7 @@ def test_with_the_trial_off_or_one_path_auto_keeps_the_flags_rule(with_both_expo
                                                                   monkeypatch):
     folder, _ = with_both_exports
     monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     monkeypatch.setenv("KOBERT_PATH_TRIAL", "off")
     _, path = cpu_path.load_predictor(str(folder), threads=1)
@@ -263,7 +256,7 @@ def test_on_an_amx_cpu_pytorch_is_measured_against_the_int8_export(with_export, 
     """On AMX PyTorch bf16 was the measured fast path, but never against an int8 export: there both are timed."""
     folder, _ = with_export
     monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: True)
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
     predictor, path = cpu_path.load_predictor(str(folder), threads=1, auto_bf16="bf16-full")
     [kept] = (tmp_path / "cache" / "path-trials").glob("*.json")
@@ -279,14 +272,6 @@ def test_on_an_amx_cpu_pytorch_is_measured_against_the_int8_export(with_export, 
     assert cpu_path.may_use_export(str(folder), "auto", "auto", "cpu", threads=2) == ""  # no trial kept for 2
 
 
-@pytest.mark.parametrize("flags, kernels", [({"amx_tile", "amx_int8", "avx512_vnni", "avx2"}, "AMX"),
-                                            ({"avx512_vnni", "avx2"}, "VNNI"), ({"avx_vnni", "avx2"}, "VNNI"),
-                                            ({"avx2", "fma"}, "AVX2"), (set(), "unknown"), (None, "unknown")])
-def test_int8_kernels_are_read_from_the_cpu_flags(monkeypatch, flags, kernels):
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: flags)
-    assert cpu_path.int8_kernels() == kernels
-
-
 def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu_runs_others(with_both_exports,
                                                                                              tmp_path, monkeypatch):
     """AVX2's int8 products (no VNNI) sum pairs in 16 bits and may saturate, so an export checked on a VNNI CPU
@@ -294,7 +279,7 @@ def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu
     ones) `auto` still takes it (the recipe's OpenVINO int8 kept 99.93% on AVX2 kernels, measured) but its reason
     says so."""
     folder, record = with_both_exports
-    assert record["check"]["cpu"] == {"model": cpu_path.cpu_model(), "int8_kernels": cpu_path.int8_kernels()}
+    assert record["check"]["cpu"] == {"model": cpu_facts.cpu_model(), "int8_kernels": cpu_facts.int8_kernels()}
     elsewhere = tmp_path / "model"
     shutil.copytree(folder, elsewhere)
     export_json = elsewhere / "openvino-int8" / "export.json"
@@ -303,16 +288,16 @@ def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu
     record["check"].pop("on_avx2_kernels", None)  # made here on a VNNI or AMX CPU: see the test below
     export_json.write_text(json.dumps(record))
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni", "avx2"})
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni", "avx2"})
     _, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
     assert "int8 kernels" not in why
     monkeypatch.setattr(cpu_path, "export_order", lambda: ["openvino", "onnx"])  # as on a VNNI CPU
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx2"})
     export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
     assert export == elsewhere / "openvino-int8"
     assert (f"on {record['check']['rows']:,} reviews with VNNI int8 kernels (this CPU runs AVX2 ones: export it again "
             f"here to check those): ") in why
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: None)  # no /proc/cpuinfo: nothing known to compare
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: None)  # no /proc/cpuinfo: nothing known to compare
     assert "int8 kernels" not in cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")[1]
 
 
@@ -337,7 +322,7 @@ def test_on_an_avx2_cpu_auto_judges_an_export_by_its_check_on_avx2_kernels(with_
                                         "how": "ONEDNN_MAX_CPU_ISA=AVX2", "cpu": "a VNNI CPU"}
         export_json.write_text(json.dumps({**record, "check": check}))
 
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx2"})
     checked(0.999, 0.99)
     export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
     assert export is None
@@ -348,7 +333,7 @@ def test_on_an_avx2_cpu_auto_judges_an_export_by_its_check_on_avx2_kernels(with_
     assert export == elsewhere / "openvino-int8"
     assert (f"the model's openvino-int8/ export kept 99.80% of PyTorch fp32's labels on {rows:,} reviews on AVX2 "
             f"int8 kernels (its check held to them on a VNNI CPU): ") in why
-    monkeypatch.setattr(cpu_path, "cpu_flags", lambda: {"avx512_vnni", "avx2"})  # its own kernels' check holds
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni", "avx2"})  # its own kernels' check holds
     checked(0.999, 0.99)
     export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
     assert export == elsewhere / "openvino-int8" and "99.90%" in why and "AVX2" not in why
@@ -370,15 +355,3 @@ def test_the_weights_digest_is_kept_only_while_the_files_stay_the_same(tmp_path)
     assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000).hexdigest()
     (tmp_path / "extra.bin").write_bytes(b"c")
     assert cpu_path.weights_sha256(tmp_path) == hashlib.sha256(b"b" * 1000 + b"c").hexdigest()
-
-
-def test_a_cpuinfo_field_is_matched_whole(tmp_path):
-    """`model` is the model number, not the `model name` line before it; a missing file or field gives None."""
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nmodel\t\t: 17\ncpu family\t: 25\n"
-                       "vmx flags\t: ept\nflags\t\t: fpu avx2 avx512_vnni\n\nprocessor\t: 1\nmodel\t\t: 99\n")
-    assert cpu_path.cpuinfo_field("model", str(cpuinfo)) == "17"
-    assert cpu_path.cpuinfo_field("model name", str(cpuinfo)) == "AMD EPYC"
-    assert cpu_path.cpuinfo_field("flags", str(cpuinfo)) == "fpu avx2 avx512_vnni"
-    assert cpu_path.cpuinfo_field("stepping", str(cpuinfo)) is None
-    assert cpu_path.cpuinfo_field("model", str(tmp_path / "absent")) is None

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from kobert_ops import cpu_path, onnx_export
+from kobert_ops import cpu_facts, onnx_export
 from kobert_ops.onnx_export import AgreementError
 from kobert_ops.openvino_export import export_openvino
 from kobert_ops.openvino_predictor import OpenVinoPredictor
@@ -78,15 +78,15 @@ def test_an_int8_check_runs_again_on_avx2_kernels_where_this_cpu_has_others(expo
     process) and records what that kept and which kernels ran; were the switch ignored, the kernels would say
     `avx512`. On an AVX2-only CPU the check itself ran on AVX2 kernels and nothing more is recorded."""
     check = exports["int8"]["check"]
-    if cpu_path.int8_kernels() not in ("VNNI", "AMX"):
-        assert "on_avx2_kernels" not in check and check["cpu"]["int8_kernels"] == cpu_path.int8_kernels()
+    if cpu_facts.int8_kernels() not in ("VNNI", "AMX"):
+        assert "on_avx2_kernels" not in check and check["cpu"]["int8_kernels"] == cpu_facts.int8_kernels()
         return
     held = check["on_avx2_kernels"]
     assert held["rows"] == check["rows"] == 300 and held["runs_in"] == "f32"
     assert 0.8 < held["label_agreement"] <= 1
     assert held["disagreeing_rows"] == round((1 - held["label_agreement"]) * 300)
     assert 0 < held["max_probability_difference"] < 0.5
-    assert held["how"] == "ONEDNN_MAX_CPU_ISA=AVX2" and held["cpu"] == cpu_path.cpu_model()
+    assert held["how"] == "ONEDNN_MAX_CPU_ISA=AVX2" and held["cpu"] == cpu_facts.cpu_model()
     primitives = held["int8_primitives"]  # oneDNN's kernels of the graph's products, as the compiled model says
     assert sum(primitives.values()) >= 2 * 6
     assert not [name for name in primitives if "avx512" in name.lower() or "amx" in name.lower()], primitives

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kobert_ops import onnx_export
-from kobert_ops.cpu_path import int8_kernels
+from kobert_ops.cpu_facts import int8_kernels
 from kobert_ops.onnx_predictor import OnnxPredictor
 from kobert_ops.predictor import Predictor
 from pipelines.cli import main

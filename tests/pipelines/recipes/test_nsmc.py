@@ -51,14 +51,14 @@ def test_the_recipe_pretrains_by_default_only_where_mlm_is_fast(monkeypatch):
     """An EPYC Zen 4's AVX-512 bf16 makes bf16 "fast" for labeling, but MLM pretraining ran there at 18 s a step
     (about 24 minutes for `--quick`): the default pretrains on a GPU with bf16 units or an AMX CPU only, as the
     README says."""
-    from kobert_ops import cpu_path, predictor
+    from kobert_ops import cpu_facts, predictor
     from pipelines.recipes.nsmc import default_pretrain_epochs
 
     monkeypatch.setattr(predictor, "resolve_device", lambda device: "cpu")
     monkeypatch.setattr(predictor, "bf16_is_fast", lambda device: True)  # AVX-512 bf16 or AMX
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: False)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     assert default_pretrain_epochs() == 0
-    monkeypatch.setattr(cpu_path, "has_amx", lambda: True)
+    monkeypatch.setattr(cpu_facts, "has_amx", lambda: True)
     assert default_pretrain_epochs() == 1
     monkeypatch.setattr(predictor, "resolve_device", lambda device: "cuda")
     assert default_pretrain_epochs() == 1
