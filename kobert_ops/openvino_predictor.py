@@ -31,6 +31,9 @@ from kobert_ops.paths import writable_cache_dir
 
 GRAPH_FILE = EXPORT_GRAPHS["openvino"]  # OpenVINO's IR: the graph, beside its weights
 WEIGHTS_FILE = "model.bin"
+# Compiled models a node keeps (`compiled_cache`): about 100 MB each for the base preset's int8 graph; an hourly
+# job alternating between this many models never compiles twice.
+KEEP_COMPILED = 4
 
 
 def compiled_cache() -> Path | None:
@@ -42,13 +45,31 @@ def compiled_cache() -> Path | None:
     return writable_cache_dir("openvino")
 
 
+def prune_compiled(cache: Path, keep: int = KEEP_COMPILED) -> None:
+    """Delete all but the `keep` most recently written compiled models (`*.blob`, OpenVINO's) in `cache`.
+
+    OpenVINO never deletes a blob, so a node labeling with a new export every week would keep them all. The newest
+    by write time, not by use (OpenVINO reads a blob without touching it): a model whose blob went is compiled
+    again, about a second, and is then the newest. Another actor of the node may be pruning at once, or reading
+    a blob deleted here: an open file stays readable, and a blob found missing is compiled again."""
+    blobs = []
+    for blob in cache.glob("*.blob"):
+        try:
+            blobs.append((blob.stat().st_mtime, blob))
+        except FileNotFoundError:  # pruned by another actor meanwhile
+            continue
+    for _, blob in sorted(blobs, reverse=True)[keep:]:
+        blob.unlink(missing_ok=True)
+
+
 class CompiledSession:
     """An OpenVINO compiled model and its queue of infer requests, one per stream.
 
     Compiling the base preset's int8 IR takes about 1.1 s on the Zen 4; with OpenVINO's model cache a later run
     (an hourly job's next one) loads the compiled model in about 0.2 s. The model is read first and compiled
     from memory, so OpenVINO keys the cache by the graph and weights themselves (with its version and this
-    compile's settings): an export written again at the same path never gets the old compiled model.
+    compile's settings): an export written again at the same path never gets the old compiled model. A compile
+    that writes a blob prunes the folder to the newest `KEEP_COMPILED` (`prune_compiled`).
     """
 
     def __init__(self, graph: Path, num_threads: int | None, precision_hint: str | None = None,
@@ -64,7 +85,10 @@ class CompiledSession:
         core = ov.Core()
         if cache is not None:
             core.set_property({"CACHE_DIR": str(cache)})
+            before = set(cache.glob("*.blob"))
         self.compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)
+        if cache is not None and set(cache.glob("*.blob")) - before:  # compiled anew and written
+            prune_compiled(cache)
         self.runs_in = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32 or bf16
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))

@@ -155,3 +155,31 @@ def test_a_compiled_model_comes_from_the_cache_for_its_own_graph_only(exports, t
     uncached = OpenVinoPredictor(exports["root"] / "int8", num_threads=1).predict(texts[:200])
     np.testing.assert_allclose(rewritten.predict(texts[:200]).probabilities, uncached.probabilities, atol=1e-6)
     assert np.abs(uncached.probabilities - first.probabilities).max() > 1e-3  # the two graphs do differ
+
+
+def test_the_compiled_model_cache_keeps_the_newest_models_only(exports, tmp_path, monkeypatch):
+    """A blob is about 100 MB for the base preset, and a node that labels with a new export every week would keep
+    them all: a compile that writes one deletes all but the `KEEP_COMPILED` most recently written. A model whose
+    blob went is compiled again (about a second) and is then the newest."""
+    import os
+
+    from kobert_ops import openvino_predictor
+
+    monkeypatch.setenv("KOBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KOBERT_OPENVINO_CACHE")  # the suite's conftest turns the cache off
+    cache = tmp_path / "cache" / "openvino"
+    cache.mkdir(parents=True)
+    old = []
+    for age in range(6):  # earlier models' blobs, the oldest last
+        blob = cache / f"old{age}.blob"
+        blob.write_bytes(b"x")
+        os.utime(blob, (1e9 - age * 3600, 1e9 - age * 3600))
+        old.append(blob)
+    (cache / "notes.txt").write_text("not OpenVINO's")  # only blobs are OpenVINO's to prune
+    OpenVinoPredictor(exports["root"] / "int8", num_threads=1)
+    left = sorted(path.name for path in cache.glob("*.blob"))
+    kept = openvino_predictor.KEEP_COMPILED
+    assert len(left) == kept and {f"old{age}.blob" for age in range(kept - 1)} < set(left), left
+    assert (cache / "notes.txt").exists()
+    OpenVinoPredictor(exports["root"] / "int8", num_threads=1)  # served from the cache: nothing written, none pruned
+    assert sorted(path.name for path in cache.glob("*.blob")) == left
