@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from kobert_ops import avx2_check, hub
 from kobert_ops.cpu_facts import cpu_model, int8_kernels
 from kobert_ops.cpu_path import weights_sha256
@@ -213,7 +215,7 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
     encoded = reference.tokenizer.batch_encode(list(texts), max_length=max_length, padding="longest")
     expected = reference.predict_encoded(encoded["input_ids"], encoded["valid_length"])
     got = exported.predict_encoded(encoded["input_ids"], encoded["valid_length"])
-    result = {**avx2_check.compare(got.probabilities, expected), "reference": "PyTorch fp32, stock forward",
+    result = {**compare(got.probabilities, expected), "reference": "PyTorch fp32, stock forward",
               "max_length": max_length, "min_agreement": min_agreement}
     agreement = result["label_agreement"]
     if getattr(exported, "runs_in", None):  # OpenVINO: the float precision around the graph's int8 products
@@ -221,10 +223,11 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
     if exported.precision == "int8":  # the agreement holds for these kernels (kobert_ops.cpu_facts.int8_kernels)
         result["cpu"] = {"model": cpu_model(), "int8_kernels": int8_kernels()}
         if on_avx2 and avx2_check.applies():
-            held = avx2_check.check_on_avx2(onnx_dir, encoded["input_ids"], encoded["valid_length"], expected,
-                                            batch_size, num_threads)
+            held = avx2_check.labels_on_avx2(onnx_dir, encoded["input_ids"], encoded["valid_length"], batch_size,
+                                             num_threads)
             if held is not None:
-                result["on_avx2_kernels"] = held
+                probabilities, how = held
+                result["on_avx2_kernels"] = {**compare(probabilities, expected), **how}
     if exported.precision == "fp32" and result["max_probability_difference"] > MAX_FP32_PROBABILITY_DIFFERENCE:
         raise AgreementError(
             f"the fp32 export's probabilities differ from PyTorch fp32's by up to "
@@ -236,6 +239,17 @@ def check(model_dir: Path, onnx_dir: Path, texts: Sequence[str], max_length: int
             f"reviews, below the {min_agreement:.2%} required (max probability difference "
             f"{result['max_probability_difference']:.3f}); nothing written")
     return result
+
+
+def compare(probabilities: np.ndarray, expected) -> dict:
+    """How far an export's `probabilities` are from PyTorch fp32's `expected` (`Predictions`): shared labels and
+    probability differences."""
+    labels = probabilities.argmax(axis=1)
+    difference = np.abs(probabilities - expected.probabilities)
+    return {"rows": len(labels), "label_agreement": float((labels == expected.label).mean()),
+            "disagreeing_rows": int((labels != expected.label).sum()),
+            "max_probability_difference": float(difference.max()),
+            "mean_probability_difference": float(difference.mean())}
 
 
 @contextmanager
