@@ -47,6 +47,9 @@ ROWS, LENGTH = 256, 18
 ROUNDS = 2  # timed rounds per path, interleaved across paths (after one untimed round each)
 SEED = 0
 RUNTIME_PACKAGES = ("openvino", "onnxruntime", "torch")
+# Trials a node keeps (about 1 KB each): a node running a few models' hourly jobs measures each model once, and one
+# whose model changes every week does not keep a year of results.
+KEEP_TRIALS = 64
 
 
 @dataclass
@@ -201,12 +204,16 @@ def _read(folder: Path | None, key: str) -> dict | None:
 
 
 def _write(folder: Path | None, key: str, record: dict) -> None:
-    """Kept whole or not at all (written aside, then renamed)."""
+    """Kept whole or not at all (written aside, then renamed); then the folder is pruned to the newest
+    `KEEP_TRIALS` (under the node's lock, so no other trial is written meanwhile; a pruned one is measured again)."""
     if folder is None:
         return
     staged = folder / f".{key}.{os.getpid()}.json"
     try:
         staged.write_text(json.dumps(record, indent=1) + "\n")
         os.replace(staged, folder / f"{key}.json")
+        kept = [(path.stat().st_mtime, path) for path in folder.glob("*.json") if not path.name.startswith(".")]
+        for _, path in sorted(kept, reverse=True)[KEEP_TRIALS:]:
+            path.unlink(missing_ok=True)
     except OSError as error:
         log.debug("could not keep the path trial: %s", error)

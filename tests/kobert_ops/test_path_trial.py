@@ -106,3 +106,23 @@ def test_actors_starting_together_on_a_node_measure_once_and_agree(tiny_model_di
     assert len(set(chosen)) == 1
     opened = sorted(path.name.split("-")[1] for path in marks.iterdir())
     assert opened == ["fp32", "int8"], opened  # one process measured; the other two opened nothing yet
+
+
+def test_the_node_keeps_only_the_newest_trials(tmp_path):
+    """An hourly job whose model changes every week writes a trial per model: the node keeps the newest
+    `KEEP_TRIALS` (by write time), the one just written among them, and never the lock or a staged record."""
+    import os
+
+    folder = tmp_path / "path-trials"
+    folder.mkdir()
+    (folder / ".lock").write_text("")
+    old = path_trial.KEEP_TRIALS + 3
+    for index in range(old):
+        (folder / f"old{index:03d}.json").write_text("{}")
+        os.utime(folder / f"old{index:03d}.json", (1_000_000 + index, 1_000_000 + index))
+    path_trial._write(folder, "new", {"chosen": "torch"})
+    kept = sorted(path.name for path in folder.glob("*.json"))
+    assert len(kept) == path_trial.KEEP_TRIALS and "new.json" in kept
+    assert "old000.json" not in kept and "old003.json" not in kept and f"old{old - 1:03d}.json" in kept
+    assert (folder / ".lock").exists()
+    assert path_trial._read(folder, "new") == {"chosen": "torch"}
