@@ -240,11 +240,22 @@ def test_labeling_survives_a_lost_node_exactly_once(multinode, nsmc_path, tokeni
                 "--input", "s3://team/corpus/reviews-8k.parquet", "--id-column", "review_id",
                 "--output", f"s3://{output}", "--no-progress")
 
-    def some_batches_staged() -> bool:
+    doomed = multinode.workers[1].node_id
+
+    def doomed_node_labeled_and_batches_staged() -> bool:
+        """The node about to be lost has labeled two blocks (the first one's rows then long written: they must
+        survive the loss), and batches are staged. Which actor gets a block is Ray Data's choice: a count of
+        staged batches alone risked losing a node whose actor had labeled nothing yet, with no rows to keep."""
+        from ray.util.state import list_tasks
+
+        finished = list_tasks(address=multinode.address, limit=10_000, raise_on_missing_output=False,
+                              filters=[("node_id", "=", doomed), ("state", "=", "FINISHED")])
+        if sum(task.name == "MapWorker(MapBatches(LabelPredictor)).submit" for task in finished) < 2:
+            return False  # (not the actor's start-up calls: `__init__`, `get_location`)
         s3.invalidate_cache()
         return len(s3.glob(f"{output}/_staging/*/labeled/*.parquet")) >= 4
 
-    wait_for(some_batches_staged, job, "labeled batches in S3")
+    wait_for(doomed_node_labeled_and_batches_staged, job, "two blocks labeled on the node to be lost, batches staged")
     assert job.poll() is None and not s3.exists(f"{output}/_SUCCESS")  # the node dies mid-run
     killed = kill_worker_node(multinode, 1)
     labeled = finish(job)
