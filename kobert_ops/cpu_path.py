@@ -9,8 +9,10 @@ may take where all of these hold (`usable_exports`), and the run says why it too
   its export must not label with the old graph);
 - its check kept at least 99.5% of PyTorch fp32's labels on real reviews (`export.json`), so a model whose
   int8 graph disagrees more is never labeled in int8 unless the user asks for it with `--runtime onnx` or
-  `--runtime openvino`. On an AVX2-only CPU, whose int8 sums saturate where VNNI's and AMX's do not, that is the
-  check on AVX2 kernels where the export was made on a CPU with others and recorded one (`kobert_ops.avx2_check`).
+  `--runtime openvino`. The check holds where it ran on kernels that compute the same integers as this CPU's:
+  VNNI and AMX alike, every kind for an export whose products cannot saturate (ONNX Runtime's, 7-bit weights).
+  On an AVX2-only CPU, whose int8 sums saturate where VNNI's and AMX's do not, an export checked on other kernels
+  is judged by its check on AVX2 kernels (`kobert_ops.avx2_check`), and not taken without one.
 
 On a CPU with AMX, PyTorch (bf16 on its tiles) is a path too. Where there is more than one path, `auto` takes the
 fastest measured on this machine (`measured_choice`: `kobert_ops.path_trial`, once per machine and model, kept on
@@ -151,38 +153,42 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
         return False, f"{name}/ holds a {record.get('precision')} export, not int8"
     if record.get("source_weights_sha256") != weights_sha256(directory):
         return False, f"{name}/ was exported from other weights than the folder holds now (export it again)"
-    check = record.get("check") or {}
-    held = _check_on_avx2(check)
-    if held is not None:  # this CPU runs AVX2 int8 kernels, and the export was checked on them too
-        agreement, on = float(held.get("label_agreement", 0)), (
-            f" on AVX2 int8 kernels (its check held to them on {held.get('cpu') or 'another CPU'})")
-        check = held
-    else:
-        agreement, on = float(check.get("label_agreement", 0)), ""
+    check, on = _check_for_this_cpu(name, record.get("check") or {}, record.get("quantization") or {})
+    if check is None:
+        return False, on
+    agreement = float(check.get("label_agreement", 0))
     if agreement < MIN_INT8_AGREEMENT:
         return False, (f"{name}/ kept {agreement:.2%} of PyTorch fp32's labels {on.strip() or 'in its check'}, "
                        f"below {MIN_INT8_AGREEMENT:.1%}")
     return True, (f"the model's {name}/ export kept {agreement:.2%} of PyTorch fp32's labels on "
-                  f"{check.get('rows', 0):,} reviews{on or _other_kernels(check)}")
+                  f"{check.get('rows', 0):,} reviews{on}")
 
 
-def _check_on_avx2(check: dict) -> dict | None:
-    """The export's check on AVX2 int8 kernels (`kobert_ops.avx2_check`), where this CPU runs AVX2 ones and the
-    check itself ran on others; else None."""
-    checked_on = (check.get("cpu") or {}).get("int8_kernels")
-    if cpu_facts.int8_kernels() != "AVX2" or checked_on in (None, "AVX2"):
-        return None
-    return check.get("on_avx2_kernels")
+# int8 kernels that add u8×s8 products in 32 bits: the same integers on either (AVX2's add pairs in 16 bits)
+EXACT_INT8_KERNELS = ("VNNI", "AMX")
 
 
-def _other_kernels(check: dict) -> str:
-    """Where the export's check ran on other int8 kernels than this CPU's (a heterogeneous cluster, an export made
-    on another machine), say so: its agreement was measured on those, not on these."""
+def _check_for_this_cpu(name: str, check: dict, quantization: dict) -> tuple[dict | None, str]:
+    """(the export's check that holds on this CPU's int8 kernels, and how the reason says where it ran), or
+    (None, why none holds).
+
+    A check holds where it ran on kernels that compute the same integers: VNNI and AMX alike, or any where the
+    export's products cannot saturate (`saturation_free`: ONNX Runtime's weights within 7 bits). On an AVX2 CPU an
+    export checked on other kernels holds only by its check on AVX2 kernels (`kobert_ops.avx2_check`); without one
+    it is not taken. Elsewhere a check made on other kernels (AVX2's) is taken, and the reason says so."""
     checked_on = (check.get("cpu") or {}).get("int8_kernels")
     here = cpu_facts.int8_kernels()
-    if not checked_on or checked_on == here or here == "unknown":
-        return ""
-    return f" with {checked_on} int8 kernels (this CPU runs {here} ones: export it again here to check those)"
+    if (not checked_on or checked_on == here or here == "unknown" or quantization.get("saturation_free")
+            or (checked_on in EXACT_INT8_KERNELS and here in EXACT_INT8_KERNELS)):
+        return check, ""
+    if here == "AVX2":
+        held = check.get("on_avx2_kernels")
+        if held is None:
+            return None, (f"{name}/ was checked on {checked_on} int8 kernels only: this CPU's AVX2 ones add its "
+                          f"products in 16-bit pairs, which saturate (export it again with this release, which "
+                          f"checks it on AVX2 kernels too)")
+        return held, f" on AVX2 int8 kernels (its check held to them on {held.get('cpu') or 'another CPU'})"
+    return check, f" with {checked_on} int8 kernels (this CPU runs {here} ones: export it again here to check those)"
 
 
 def _find_export(model: str, directory: Path, kind: str) -> Path | None:

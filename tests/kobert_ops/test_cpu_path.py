@@ -4,8 +4,9 @@ fp32's labels, the one measured faster on the CPU's kind first; the run's manife
 and why.
 
 The model is the random tiny one with a decisive head, its int8 export real (`kobert export`'s code, the check
-run on real reviews). A random encoder's int8 graph keeps only ~94% of the labels (its reviews differ little),
-so it is below the floor: the positive path lowers the floor in-process to see the choice made end to end.
+run on real reviews). A random encoder's int8 graph keeps only ~80% of the labels (its reviews differ little, and
+the tiny model's few 7-bit weights add much noise), so it is below the floor: the positive path lowers the floor
+in-process to see the choice made end to end.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def test_the_export_is_not_chosen_on_amx_for_another_precision_or_device_or_othe
 def test_auto_labels_with_the_folders_int8_export_where_it_is_the_fast_path(with_export, nsmc_path, tmp_path,
                                                                               monkeypatch, capsys):
     folder, record = with_export
-    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.9)  # see the module docstring
+    monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)  # see the module docstring
     monkeypatch.setattr(cpu_facts, "has_amx", lambda: False)
     source = tmp_path / "reviews.parquet"
     pq.write_table(pq.read_table(nsmc_path).slice(1000, 300), source)
@@ -272,31 +273,51 @@ def test_on_an_amx_cpu_pytorch_is_measured_against_the_int8_export(with_export, 
     assert cpu_path.may_use_export(str(folder), "auto", "auto", "cpu", threads=2) == ""  # no trial kept for 2
 
 
-def test_an_int8_check_records_the_kernels_it_ran_on_and_auto_says_when_this_cpu_runs_others(with_both_exports,
-                                                                                             tmp_path, monkeypatch):
-    """AVX2's int8 products (no VNNI) sum pairs in 16 bits and may saturate, so an export checked on a VNNI CPU
-    is not checked for an AVX2 one. Without a check on AVX2 kernels in its record (ONNX Runtime's exports, older
-    ones) `auto` still takes it (the recipe's OpenVINO int8 kept 99.93% on AVX2 kernels, measured) but its reason
-    says so."""
+def test_an_int8_check_holds_on_the_kernels_that_add_its_products_alike(with_both_exports, tmp_path, monkeypatch):
+    """AVX2's int8 products (no VNNI) add pairs in 16 bits, which saturate with 8-bit weights (counted on the
+    benchmark's base model's ONNX Runtime graph with 8-bit weights: 8,051 pair sums on 500 reviews, touching
+    nearly every review); VNNI and AMX add in 32 bits, alike. So on an AVX2 CPU `auto` takes an export checked
+    on VNNI or AMX kernels only where its products cannot saturate (ONNX Runtime's, whose weights fit 7 bits:
+    `saturation_free`) or where it was checked on AVX2 kernels too (OpenVINO's: the next test); an export
+    without either (OpenVINO's from earlier releases) is not taken there, and the reason says why. Where the
+    check ran on AVX2 kernels and this CPU runs exact ones, the reason says so."""
     folder, record = with_both_exports
     assert record["check"]["cpu"] == {"model": cpu_facts.cpu_model(), "int8_kernels": cpu_facts.int8_kernels()}
     elsewhere = tmp_path / "model"
     shutil.copytree(folder, elsewhere)
-    export_json = elsewhere / "openvino-int8" / "export.json"
-    record = json.loads(export_json.read_text())
-    record["check"]["cpu"] = {"model": "a VNNI CPU", "int8_kernels": "VNNI"}
-    record["check"].pop("on_avx2_kernels", None)  # made here on a VNNI or AMX CPU: see the test below
-    export_json.write_text(json.dumps(record))
+
+    def checked_on(kind: str, kernels: str, drop_avx2_check: bool = True) -> dict:
+        export_json = elsewhere / cpu_path.INT8_EXPORTS[kind] / "export.json"
+        written = json.loads(export_json.read_text())
+        written["check"]["cpu"] = {"model": f"a {kernels} CPU", "int8_kernels": kernels}
+        if drop_avx2_check:
+            written["check"].pop("on_avx2_kernels", None)  # as made by an earlier release
+        export_json.write_text(json.dumps(written))
+        return written
+
     monkeypatch.setattr(cpu_path, "MIN_INT8_AGREEMENT", 0.5)
-    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni", "avx2"})
-    _, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
-    assert "int8 kernels" not in why
-    monkeypatch.setattr(cpu_path, "export_order", lambda: ["openvino", "onnx"])  # as on a VNNI CPU
+    monkeypatch.setattr(cpu_path, "export_order", lambda: ["openvino", "onnx"])
+    onnx_record = checked_on("onnx", "VNNI")
+    assert onnx_record["quantization"]["saturation_free"] is True
+    checked_on("openvino", "VNNI")
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"amx_int8", "avx2"})  # AMX adds in 32 bits, as VNNI
+    export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
+    assert export == elsewhere / "openvino-int8" and "int8 kernels" not in why
     monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx2"})
+    usable, _ = cpu_path.usable_exports(str(elsewhere), elsewhere, "cpu", "auto")
+    assert [kind for kind, _, _ in usable] == ["onnx"]  # the OpenVINO export gives way
+    assert "int8 kernels" not in usable[0][2]  # the ONNX Runtime export's check holds on AVX2 kernels as made
+    shutil.rmtree(elsewhere / "onnx-int8")
+    export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
+    assert export is None and why == ("openvino-int8/ was checked on VNNI int8 kernels only: this CPU's AVX2 ones "
+                                      "add its products in 16-bit pairs, which saturate (export it again with this "
+                                      "release, which checks it on AVX2 kernels too)")
+    checked_on("openvino", "AVX2")  # made on an AVX2 CPU, run on a VNNI one: the reason says so
+    monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: {"avx512_vnni", "avx2"})
     export, why = cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")
     assert export == elsewhere / "openvino-int8"
-    assert (f"on {record['check']['rows']:,} reviews with VNNI int8 kernels (this CPU runs AVX2 ones: export it again "
-            f"here to check those): ") in why
+    assert (f"on {record['check']['rows']:,} reviews with AVX2 int8 kernels (this CPU runs VNNI ones: export it "
+            f"again here to check those): ") in why
     monkeypatch.setattr(cpu_facts, "cpu_flags", lambda: None)  # no /proc/cpuinfo: nothing known to compare
     assert "int8 kernels" not in cpu_path.int8_export_for(str(elsewhere), elsewhere, "cpu", "auto")[1]
 
