@@ -79,9 +79,10 @@ def prepare_int8_exports(model: Path) -> dict:
     refused it is recorded with kobert's line and then made with `--min-agreement 0`: `auto` still does not take it
     (it holds an int8 export to 99.5% of fp32's labels, as for a user), but the variant naming it times its path.
     Why: the random encoder's reviews lie near a tie more often than a trained model's, and its exports sit at the
-    floor (on the Zen 4, ONNX Runtime's kept 99.35% on a fresh checkout where an earlier one had kept 99.6%;
-    OpenVINO's kept 99.50% on VNNI kernels and 99.35% on AVX2 ones), so on another CPU or release an export may be
-    refused that a trained model's would pass (the recipe's kept 99.85 to 99.93%): its speed is still measured."""
+    floor (on the Zen 4, ONNX Runtime's kept 99.35% on a fresh checkout where an earlier one had kept 99.6%, with
+    8-bit weights, 99.55% with 7-bit ones; OpenVINO's kept 99.50% on VNNI kernels and 99.35% on AVX2 ones), so on
+    another CPU or release an export may be refused that a trained model's would pass (the recipe's kept 99.85 to
+    99.93%): its speed is still measured."""
     exports = {}
     for runtime in ("onnx", "openvino"):
         export = model / f"{runtime}-int8"

@@ -205,5 +205,7 @@ def summary_line(report: dict, output: str) -> str:
     fused = ", ".join(f"{name} {count}" for name, count in report["fusions"].items()) or "none"
     if report.get("layer_norms_as_plain_operators"):
         fused += f"; {report['layer_norms_as_plain_operators']} layer norms then split into plain operators"
+    everywhere = ("; the same integer products on AVX2, VNNI and AMX int8 kernels (weights within 7 bits)"
+                  if (report.get("quantization") or {}).get("saturation_free") else "")
     return (f"wrote {report['precision']} ONNX model ({report['model_bytes'] / 1e6:.1f} MB; fused: {fused}) to "
-            f"{output}; {verdict}")
+            f"{output}; {verdict}{everywhere}")

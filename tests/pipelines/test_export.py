@@ -142,3 +142,18 @@ def test_calibration_reviews_are_spread_and_apart_from_the_check():
     assert split_calibration(texts[:10], 300) == (texts[:10][1::2], texts[:10][::2])  # a small input: half each
     assert split_calibration(texts, 0) == (texts, [])
     assert split_calibration(texts[:1], 300) == (texts[:1], [])  # one text: none to spare (the export refuses)
+
+
+def test_an_int8_onnx_exports_line_says_its_check_holds_on_every_int8_kernel():
+    """Its weights fit 7 bits, so AVX2's 16-bit pair sums never saturate (kobert_ops.onnx_export.quantize_int8):
+    a user exporting on one kind of CPU learns the check holds on the others."""
+    from pipelines.export import summary_line
+
+    report = {"format": "onnx", "precision": "int8", "model_bytes": 92_300_000, "fusions": {"Attention": 11},
+              "check": {"label_agreement": 0.9955, "rows": 2000, "max_probability_difference": 0.0306},
+              "quantization": {"saturation_free": True}}
+    assert summary_line(report, "out").endswith(
+        "check: 99.55% of PyTorch fp32's labels on 2,000 reviews, max probability difference 0.0306; the same "
+        "integer products on AVX2, VNNI and AMX int8 kernels (weights within 7 bits)")
+    report["quantization"] = {}  # an earlier release's: 8-bit weights
+    assert summary_line(report, "out").endswith("max probability difference 0.0306")
