@@ -35,6 +35,8 @@ from kobert_ops.export_kinds import EXPORT_GRAPHS, INT8_EXPORTS, RUNTIME_NAMES
 
 INT8_EXPORT = INT8_EXPORTS["onnx"]
 MIN_INT8_AGREEMENT = 0.995  # as kobert_ops.onnx_export.MIN_AGREEMENT["int8"], without importing onnx
+# int8 kernels that add u8×s8 products in 32 bits: the same integers on either (AVX2's add pairs in 16 bits)
+EXACT_INT8_KERNELS = ("VNNI", "AMX")
 # Rows per forward pass where the caller leaves it to the runtime. PyTorch's 128 was tuned on the fp32/bf16
 # paths; ONNX Runtime int8 labeled 3,000 reviews of the base preset at 198 reviews/s in passes of 64 against 189
 # in passes of 128 (EPYC Zen 4, 2 threads, 2026-12-06): fewer rows per pass pad less, and its int8 GEMMs stay
@@ -162,10 +164,6 @@ def _judge(kind: str, export: Path, directory: Path) -> tuple[bool, str]:
                        f"below {MIN_INT8_AGREEMENT:.1%}")
     return True, (f"the model's {name}/ export kept {agreement:.2%} of PyTorch fp32's labels on "
                   f"{check.get('rows', 0):,} reviews{on}")
-
-
-# int8 kernels that add u8×s8 products in 32 bits: the same integers on either (AVX2's add pairs in 16 bits)
-EXACT_INT8_KERNELS = ("VNNI", "AMX")
 
 
 def _check_for_this_cpu(name: str, check: dict, quantization: dict) -> tuple[dict | None, str]:
