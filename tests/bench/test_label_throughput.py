@@ -54,3 +54,33 @@ echo "$*" >> "$(dirname "$0")/calls"
     assert len(calls) == 2 and calls[0].endswith("--min-agreement 0") and "onnx" in calls[0]
     assert label_throughput.prepare_int8_exports(model) == exports  # kept: not exported again
     assert len((tmp_path / "calls").read_text().splitlines()) == 2
+
+
+def test_an_export_checked_on_another_kind_of_int8_kernels_is_made_again_here(tmp_path, monkeypatch):
+    """The bench's model folder outlives a session, and the next may run on another CPU: an export checked on
+    VNNI kernels, kept there, would be judged on an AVX2 CPU by `auto` as an export from elsewhere (not taken
+    without a check on AVX2 kernels), and that CPU's figures would not be of the path a user there gets after
+    `kobert export`. So it is made again on this CPU, as the reason `auto` gives tells a user to do."""
+    fake = tmp_path / "kobert"  # `kobert export`, checked on this CPU's kernels
+    fake.write_text("""#!/bin/sh
+mkdir -p "$9" && printf '{"graph": "g", "check": {"label_agreement": 0.999, "cpu": {"int8_kernels": "AVX2"}}}' \\
+    > "$9/export.json"
+echo "$*" >> "$(dirname "$0")/calls"
+""")
+    fake.chmod(0o755)
+    monkeypatch.setattr(label_throughput, "KOBERT", str(fake))
+    monkeypatch.setattr(label_throughput, "OUT", tmp_path / "out")
+    monkeypatch.setattr(label_throughput, "int8_kernels", lambda: "AVX2")
+    (tmp_path / "out").mkdir()
+    model = tmp_path / "model"
+    for runtime in ("onnx", "openvino"):  # made on a VNNI CPU, the ONNX one refused there
+        (model / f"{runtime}-int8").mkdir(parents=True)
+        (model / f"{runtime}-int8" / "export.json").write_text(
+            '{"graph": "g", "check": {"label_agreement": 0.99, "cpu": {"int8_kernels": "VNNI"}}}')
+    (tmp_path / "out" / "model-onnx-export-refused.txt").write_text("kobert export: refused: on the VNNI CPU")
+    exports = label_throughput.prepare_int8_exports(model)
+    assert len((tmp_path / "calls").read_text().splitlines()) == 2  # both made again
+    assert all(export["check"]["cpu"] == {"int8_kernels": "AVX2"} for export in exports.values())
+    assert "refused" not in exports["onnx"]  # the other CPU's refusal went with its export
+    assert label_throughput.prepare_int8_exports(model) == exports  # checked here: kept
+    assert len((tmp_path / "calls").read_text().splitlines()) == 2
