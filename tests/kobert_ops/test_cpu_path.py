@@ -286,12 +286,13 @@ def test_an_int8_check_holds_on_the_kernels_that_add_its_products_alike(with_bot
     elsewhere = tmp_path / "model"
     shutil.copytree(folder, elsewhere)
 
-    def checked_on(kind: str, kernels: str, drop_avx2_check: bool = True) -> dict:
+    def checked_on(kind: str, kernels: str) -> dict:
+        """The export's record as if its check had run on `kernels`, without a check on AVX2 kernels (as made
+        by an earlier release)."""
         export_json = elsewhere / cpu_path.INT8_EXPORTS[kind] / "export.json"
         written = json.loads(export_json.read_text())
         written["check"]["cpu"] = {"model": f"a {kernels} CPU", "int8_kernels": kernels}
-        if drop_avx2_check:
-            written["check"].pop("on_avx2_kernels", None)  # as made by an earlier release
+        written["check"].pop("on_avx2_kernels", None)
         export_json.write_text(json.dumps(written))
         return written
 
