@@ -170,6 +170,10 @@ def fuse(traced: Path, fused: Path, config) -> tuple[dict[str, int], int]:
     return {name: int(counts[name]) for name in FUSED_OPS if counts.get(name)}, split
 
 
+# How `quantize_int8` quantizes the weights, as the record says it (`quantization_record`): see its docstring
+INT8_WEIGHTS = {"per_channel": True, "reduce_range": True}
+
+
 def quantize_int8(fused: Path, output: Path) -> None:
     """Dynamic int8 quantization: int8 weights, activations quantized per run (uint8), on the fused graph
     (ONNX Runtime quantizes its fused `Attention` too, as `QAttention`).
@@ -189,8 +193,8 @@ def quantize_int8(fused: Path, output: Path) -> None:
     # tensor of this graph is float32, so that is the type to assume.
     # (its "consider pre-processing" warning is about that shape inference, which the type above replaces)
     with quiet_logging(logging.WARNING):
-        quantize_dynamic(str(fused), str(output), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=True, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(str(fused), str(output), weight_type=QuantType.QInt8, **INT8_WEIGHTS,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def quantization_record(quantize: str | None, graph: Path) -> dict | None:
@@ -204,7 +208,7 @@ def quantization_record(quantize: str | None, graph: Path) -> dict | None:
         if node.op_type in ("QAttention", "QEmbedLayerNormalization", "MatMulInteger", "DynamicQuantizeMatMul"):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return {"method": "onnxruntime.quantization.quantize_dynamic", "weight_type": "QInt8",
-            "activations": "uint8, per run", "per_channel": True, "reduce_range": True, "saturation_free": True,
+            "activations": "uint8, per run", **INT8_WEIGHTS, "saturation_free": INT8_WEIGHTS["reduce_range"],
             "int8_ops": counts}
 
 
