@@ -69,7 +69,8 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
             needed = (cluster.cpus_per_worker or max(1, cpus // cluster.num_workers)) * cluster.num_workers
             # one CPU beyond the workers' for Ray Data's read tasks (logical CPUs: oversubscribing is harmless)
             ray_defaults.for_own_ray()
-            ray.init(address="local", num_cpus=max(cpus, needed + 1), **quiet)
+            ray.init(address="local", num_cpus=max(cpus, needed + 1), **ray_defaults.own_state_api(dashboard=True),
+                     **quiet)
             started = True
         console.note_ray_logs()
     ray.data.DataContext.get_current().enable_progress_bars = False  # the training bar is ours (TrainBar)
@@ -80,6 +81,7 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
     finally:
         if started:
             ray.shutdown()
+            ray_defaults.release_state_api()
 
 
 def worker_env_vars(use_gpu: bool) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kobert_ops.label_report import ReportProcess
 from pipelines import console
+from pipelines.core import ray_defaults
 from pipelines.errors import UserError
 from pipelines.label import schema as table_schema
 from pipelines.label.config import LabelConfig
@@ -388,13 +389,13 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         # find on this machine) with one logical CPU beyond the cores for the light read and write tasks
         # (validating and tokenizing run in the actors), so the actors' threads can use every core.
         address = os.environ.get("RAY_ADDRESS")
-        own = {} if address else {"address": "local", "num_cpus": (os.cpu_count() or 1) + TASK_CPUS}
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False, **console.ray_init_options()}
-        if not address:
-            from pipelines.core import ray_defaults
-
+        if address:
+            ray.init(address=address, include_dashboard=False, **quiet)
+        else:
             ray_defaults.for_own_ray()
-        ray.init(**({"address": address} if address else own), include_dashboard=False, **quiet)
+            ray.init(address="local", num_cpus=(os.cpu_count() or 1) + TASK_CPUS,
+                     **ray_defaults.own_state_api(dashboard=False), **quiet)
         console.note_ray_logs()
     try:
         context = ray.data.DataContext.get_current()
@@ -448,6 +449,8 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
     finally:
         if started_ray:
             ray.shutdown()
+            if not address:
+                ray_defaults.release_state_api()
 
 
 def _process_start() -> float:

@@ -120,6 +120,48 @@ def test_kobert_never_joins_a_ray_someone_else_started(stranger_ray, nsmc_path, 
     assert address_file().read_text().strip() == stranger_ray  # the stranger's cluster is still the one on record
 
 
+# Run by the test below in a process of its own, as `kobert train` runs: the Ray of `ray_session`, then Ray's state
+# API asked, from inside that Ray, about one of its actors (what Ray Train's PlacementGroupCleaner asks about the
+# run's controller: a controller it cannot find is taken for dead and its placement group removed).
+STATE_PROBE = """
+import json, sys, ray
+from pipelines.core.config import ClusterConfig
+from pipelines.core.driver import ray_session
+
+@ray.remote(num_cpus=0)
+class Marker:
+    def ready(self):
+        return True
+
+@ray.remote(num_cpus=0)
+def state_of(actor_id):
+    from ray.util.state import get_actor
+    try:
+        found = get_actor(actor_id, timeout=5)
+        return found.state if found else "not found"
+    except Exception as error:
+        return f"{type(error).__name__}: {str(error)[:300]}"
+
+with ray_session(ClusterConfig(output=sys.argv[1], num_workers=1)):
+    marker = Marker.remote()
+    ray.get(marker.ready.remote())
+    print(json.dumps(ray.get(state_of.remote(marker._actor_id.hex()), timeout=150)))
+"""
+
+
+def test_rays_state_api_inside_the_commands_own_ray_asks_that_ray_not_the_strangers(stranger_ray, tmp_path):
+    """Ray 2.60's state API finds its cluster through RAY_ADDRESS, else the address file `ray start` writes: inside
+    a command's own Ray it asked the stranger (or, once the stranger was gone, a dead address for 40 s a call).
+    Ray Train's PlacementGroupCleaner asks it whether the run's controller still lives: beside a stranger it found
+    no such actor and exited, taking the controller for dead (had the run's placement group been registered by
+    then, it would have removed it); beside a dead address it held every fit's end for 12 s."""
+    done = subprocess.run([sys.executable, "-c", STATE_PROBE, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=300, env=command_env(), cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == '"ALIVE"', done.stdout[-2000:]
+    assert address_file().read_text().strip() == stranger_ray
+
+
 def tree(pid: int) -> list:
     import psutil  # Ray's own copy (ray/thirdparty_files), on the path once ray is imported
 
