@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -28,14 +29,31 @@ def enable_token_auth_if_available() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+# Ray's job client takes these over the address it is handed (`get_address_for_submission_client` in
+# ray/dashboard/utils.py, Ray 2.60): `--address` would lose, without a word, to another cluster's exported address.
+ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+
+
+@contextmanager
+def environment_without(names: tuple[str, ...]):
+    """This process's environment without `names` for the duration, then as it was."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def connect(address: str) -> "JobSubmissionClient":
-    """A client for the job API at `address`; the constructor already asks the server for its version."""
+    """A client for the job API at `address`, whatever cluster addresses the environment holds (the client keeps
+    the address it resolved when built); the constructor already asks the server for its version."""
     enable_token_auth_if_available()
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     try:
-        return JobSubmissionClient(address)
+        with environment_without(ADDRESS_ENV):
+            return JobSubmissionClient(address)
     except ConnectionError:
         raise UserError(f"no Ray job API answers at {address} (connection refused): check --address or "
                         "RAY_ADDRESS, the head's dashboard port (8265 by default), e.g. through "

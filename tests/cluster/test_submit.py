@@ -162,6 +162,20 @@ def test_a_refused_connection_is_one_line_and_exit_2(loopback_env):
     assert f"127.0.0.1:{port}" in line and "--address" in line, line
 
 
+def test_the_address_given_wins_over_an_exported_ray_address(ray_head, loopback_env):
+    """Ray's job client takes RAY_API_SERVER_ADDRESS, else RAY_ADDRESS, over the address it is handed: with another
+    cluster's address exported, `--address` went there (here a port nothing listens on: refused), while the
+    command said it submitted to the one given."""
+    from tests.cluster.conftest import free_ports
+
+    [other, api_server] = free_ports(2)
+    env = {**loopback_env, "RAY_ADDRESS": f"http://127.0.0.1:{other}",
+           "RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{api_server}"}
+    done = submit(ray_head, env, *python_job("print('ran on the head given')"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ran on the head given" in done.stdout and ray_head in done.stderr
+
+
 def test_ctrl_c_leaves_the_job_running_and_says_how_to_stop_it(ray_head, loopback_env):
     submission_id = f"left-{uuid.uuid4().hex[:8]}"
     running = Running([KOBERT, "submit", "--address", ray_head, "--submission-id", submission_id, "--",
