@@ -62,8 +62,8 @@ def ray_session(cluster, paths: dict[str, str | None] | None = None):
     started = False
     if not ray.is_initialized():
         quiet = console.ray_init_options()  # Ray's own lines to the log file, not the console
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
+        if address := ray_defaults.joined_address():
+            ray.init(address=address, **quiet)
         else:
             cpus = os.cpu_count() or 1
             needed = (cluster.cpus_per_worker or max(1, cpus // cluster.num_workers)) * cluster.num_workers

@@ -27,6 +27,9 @@ from __future__ import annotations
 import os
 import socket
 
+from pipelines.errors import UserError
+from pipelines.redact import redact
+
 FOOTER_READERS = "2"
 STATE_API_ENV = "RAY_API_SERVER_ADDRESS"
 
@@ -68,3 +71,17 @@ def free_loopback_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def joined_address() -> str | None:
+    """The cluster a command joins (`RAY_ADDRESS`), None to start its own.
+
+    An http(s) address is a job API's, what `kobert submit` and `ray job` take (the README exports one for them):
+    `ray.init` refuses it with a five-line error, so it is one line here that says both ways on.
+    """
+    address = os.environ.get("RAY_ADDRESS") or None
+    if address and address.split("://", 1)[0].lower() in ("http", "https"):
+        raise UserError(f"RAY_ADDRESS is {redact(address)}, a job API address (for `kobert submit`): a command joins "
+                        "a cluster at its GCS address (HEAD:6379) or ray://HEAD:10001; unset RAY_ADDRESS to run on "
+                        "this machine, or run the command on that cluster with `kobert submit -- kobert ...`")
+    return address

@@ -129,8 +129,8 @@ def join_cluster(config: LabelConfig) -> bool:
     from pipelines.core.models import local_folder
     from pipelines.core.nodes import node_local, refuse_node_local
 
-    ray.init(address=os.environ["RAY_ADDRESS"], **{"logging_level": logging.WARNING, "log_to_driver": False,
-                                                   **console.ray_init_options()})
+    ray.init(address=ray_defaults.joined_address(), **{"logging_level": logging.WARNING, "log_to_driver": False,
+                                                       **console.ray_init_options()})
     console.note_ray_logs()
     try:
         refuse_node_local({"--output": config.output, "--delta-table": config.delta_table,
@@ -388,7 +388,7 @@ def label_with_ray(config: LabelConfig, fs, files, model_dir: str, write_kwargs:
         # RAY_ADDRESS, else a local Ray of our own ("local": never a `ray start` cluster Ray would otherwise
         # find on this machine) with one logical CPU beyond the cores for the light read and write tasks
         # (validating and tokenizing run in the actors), so the actors' threads can use every core.
-        address = os.environ.get("RAY_ADDRESS")
+        address = ray_defaults.joined_address()
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False, **console.ray_init_options()}
         if address:
             ray.init(address=address, include_dashboard=False, **quiet)

@@ -4,6 +4,7 @@ the run, whose traceback goes to the log file the line names (and to the console
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,28 @@ def test_a_command_line_imports_only_its_own_subcommand():
     assert imported(["-v", "label", "--model", "m", "--input", "i", "--output", "o"]) == "['pipelines.label.command']"
     assert imported(None) == "['cluster.submit', 'pipelines.label.command', 'pipelines.train.command']"
     assert imported(["labl"]) == "['cluster.submit', 'pipelines.label.command', 'pipelines.train.command']"
+
+
+KOBERT = str(Path(sys.executable).with_name("kobert"))
+
+
+@pytest.mark.parametrize("command", ["train", "label"])
+def test_a_job_api_address_in_ray_address_is_one_line_and_exit_2(tmp_path, tiny_model_dir, command):
+    """The README exports RAY_ADDRESS=http://HEAD:8265 for `kobert submit`; a command run in that shell joins a
+    cluster through RAY_ADDRESS, which must then be a GCS or ray:// address. Before: Ray's multi-line ValueError
+    (train: "failed: ValueError ... To fix this, either:;", exit 1)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(pa.table({"text": ["정말 재밌어요", "별로였다"], "label": [1, 0]}), data)
+    argv = {"train": ["train", "--model", "tiny", "--train", str(data), "--eval", str(data), "--num-workers", "1",
+                      "--output", str(tmp_path / "run")],
+            "label": ["label", "--model", str(tiny_model_dir), "--input", str(data), "--output",
+                      str(tmp_path / "labels"), "--engine", "ray"]}[command]
+    done = subprocess.run([KOBERT, *argv], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_ADDRESS": "http://127.0.0.1:8265",
+                               "KOBERT_LOG_DIR": str(tmp_path)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert "RAY_ADDRESS" in line and "http://127.0.0.1:8265" in line and "kobert submit" in line, line
