@@ -1,4 +1,4 @@
-"""Ray settings for the Ray a kobert command starts for itself on one machine.
+"""Which Ray a kobert command runs on (`joined_address`), and the settings of the Ray it starts for itself.
 
 Ray Data 2.60 reads Parquet footers through a pool of `FooterReader` actors, 32 by default (the
 `RAY_DATA_PARQUET_FOOTER_NUM_ACTORS` default), each a Python process of its own, for every `read_parquet`,
