@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.core.ray_defaults import free_loopback_port
 from tests.pipelines.label.helpers import KOBERT, assert_exactly_once
 
 pytestmark = pytest.mark.ray
@@ -38,12 +38,6 @@ def command_env() -> dict[str, str]:
     return environment
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def address_file() -> Path:
     """Where `ray start --head` records its address and where `ray.init()` without one looks."""
     return Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
@@ -56,7 +50,7 @@ def stranger_ray(tmp_path_factory):
     It runs in its own process group (`--block`), which the fixture ends; the address file it wrote is removed
     if it still names it, so that no later test finds a dead cluster there.
     """
-    port, log = free_port(), tmp_path_factory.mktemp("stranger") / "ray-start.log"
+    port, log = free_loopback_port(), tmp_path_factory.mktemp("stranger") / "ray-start.log"
     before = address_file().read_text() if address_file().exists() else None
     process = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
